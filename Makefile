@@ -1,0 +1,13 @@
+# Two commands: `make run` starts the app, `make test` runs the whole test suite.
+.PHONY: run test bench
+
+run:
+	python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+	python3 -m streamlit run streamlit_app.py
+
+test:
+	bash scripts/test.sh
+
+bench:
+	python3 bench/bench_readers.py
+	python3 bench/bench_analysis.py

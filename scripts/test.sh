@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, then lints and tests.
+# Usage: make test   (or: bash scripts/test.sh [extra pytest args])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing Debian packages: ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing Debian packages: ${need_apt[*]} (run as root or install them)" >&2
+    exit 1
+  fi
+fi
+
+echo "== installing Python packages (requirements-dev.txt)"
+python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+echo "== ruff"
+python3 -m ruff check .
+
+echo "== pytest"
+python3 -m pytest "$@"

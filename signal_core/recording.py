@@ -1,0 +1,239 @@
+"""The in-memory recording every reader produces and every analysis consumes.
+
+Units inside a :class:`Recording` are fixed: time in seconds, current in pA,
+voltage in mV.  Readers convert at the edge (nA, A -> pA; V -> mV; ms -> s) with
+:func:`canonical_unit`, so nothing downstream ever guesses a unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Recording",
+    "RecordingError",
+    "canonical_unit",
+    "classify_unit",
+    "sha256_hex",
+]
+
+
+class RecordingError(ValueError):
+    """A recording's arrays or metadata are inconsistent."""
+
+
+# unit text (as written in file titles) -> (canonical unit, factor to multiply by)
+_UNIT_TABLE: dict[str, tuple[str, float]] = {
+    "fa": ("pA", 1e-3),
+    "pa": ("pA", 1.0),
+    "na": ("pA", 1e3),
+    "ua": ("pA", 1e6),
+    "µa": ("pA", 1e6),
+    "μa": ("pA", 1e6),
+    "ma": ("pA", 1e9),
+    "a": ("pA", 1e12),
+    "uv": ("mV", 1e-3),
+    "µv": ("mV", 1e-3),
+    "μv": ("mV", 1e-3),
+    "mv": ("mV", 1.0),
+    "v": ("mV", 1e3),
+    "s": ("s", 1.0),
+    "sec": ("s", 1.0),
+    "ms": ("s", 1e-3),
+    "us": ("s", 1e-6),
+    "µs": ("s", 1e-6),
+    "μs": ("s", 1e-6),
+}
+
+
+def canonical_unit(unit: str) -> tuple[str, float]:
+    """Map a unit as written in a file to the stored unit and a scale factor.
+
+    Parameters
+    ----------
+    unit : str
+        Unit text such as ``"nA"``, ``"V"``, ``"ms"``; case is significant only
+        to tell ``mA``/``MA`` apart, which never occur in practice, so it is ignored.
+
+    Returns
+    -------
+    (str, float)
+        ``(stored_unit, factor)``: values in ``unit`` times ``factor`` are in
+        ``stored_unit`` (pA for currents, mV for voltages, s for time).  Unknown
+        units come back unchanged with factor 1.
+    """
+    key = unit.strip().lower()
+    if key in _UNIT_TABLE:
+        return _UNIT_TABLE[key]
+    return unit.strip(), 1.0
+
+
+def classify_unit(unit: str) -> str | None:
+    """Say whether a unit is a ``"current"``, a ``"voltage"`` or neither (None)."""
+    stored, _ = canonical_unit(unit)
+    return {"pA": "current", "mV": "voltage"}.get(stored)
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data`` as 64 lowercase hex digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """Sweeps x channels x samples of a whole-cell recording.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_sweeps, n_channels, n_samples)
+        Samples, float64.  Currents in pA, voltages in mV (other channels keep
+        their file's unit).  Stored read-only.
+    fs_hz : float
+        Sampling rate (Hz), uniform within a sweep.
+    channel_names, channel_units : tuple of str
+        One entry per channel (units after conversion: ``"pA"``, ``"mV"``...).
+    current_channel, voltage_channel : int or None
+        Index of the membrane current and of the recorded command voltage.
+    t0_s : float
+        Time of the first sample of every sweep (s); usually 0.
+    sweep_start_s : tuple of float
+        Start time of each sweep within the run (s), as the file gives it.
+    header : tuple of (str, str)
+        The file's header records as (key, value) pairs, in file order.
+    name : str
+        File name (display only; treat as untrusted text).
+    file_format : str
+        What it was read from, e.g. ``"ATF 1.0"``, ``"ABF 2.9"``, ``"synthetic"``.
+    sha256 : str
+        SHA-256 of the original bytes, "" when it did not come from bytes.
+    """
+
+    data: np.ndarray
+    fs_hz: float
+    channel_names: tuple[str, ...]
+    channel_units: tuple[str, ...]
+    current_channel: int | None = None
+    voltage_channel: int | None = None
+    t0_s: float = 0.0
+    sweep_start_s: tuple[float, ...] = ()
+    header: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+    file_format: str = ""
+    sha256: str = ""
+    _t_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data, dtype=np.float64)
+        if data.ndim != 3:
+            raise RecordingError(
+                f"data must be sweeps x channels x samples (3-D), got shape {data.shape}"
+            )
+        n_sweeps, n_channels, n_samples = data.shape
+        if n_sweeps < 1 or n_channels < 1 or n_samples < 2:
+            raise RecordingError(
+                f"a recording needs at least 1 sweep, 1 channel and 2 samples, got shape {data.shape}"
+            )
+        if not (np.isfinite(self.fs_hz) and self.fs_hz > 0):
+            raise RecordingError(f"sampling rate must be a positive number of Hz, got {self.fs_hz!r}")
+        if len(self.channel_names) != n_channels or len(self.channel_units) != n_channels:
+            raise RecordingError(
+                f"{n_channels} channels in the data but {len(self.channel_names)} names and "
+                f"{len(self.channel_units)} units"
+            )
+        for label, idx in (("current", self.current_channel), ("voltage", self.voltage_channel)):
+            if idx is not None and not 0 <= idx < n_channels:
+                raise RecordingError(f"{label} channel index {idx} is outside 0..{n_channels - 1}")
+        starts = tuple(float(s) for s in self.sweep_start_s)
+        if starts and len(starts) != n_sweeps:
+            raise RecordingError(f"{len(starts)} sweep start times for {n_sweeps} sweeps")
+        if not starts:
+            starts = tuple(i * n_samples / self.fs_hz for i in range(n_sweeps))
+        if data is self.data and data.flags.writeable:
+            data = data.copy()
+        data.setflags(write=False)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "fs_hz", float(self.fs_hz))
+        object.__setattr__(self, "sweep_start_s", starts)
+        object.__setattr__(self, "channel_names", tuple(str(c) for c in self.channel_names))
+        object.__setattr__(self, "channel_units", tuple(str(u) for u in self.channel_units))
+        object.__setattr__(self, "header", tuple((str(k), str(v)) for k, v in self.header))
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_sweeps(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[2])
+
+    @property
+    def dt_s(self) -> float:
+        """Sampling interval (s)."""
+        return 1.0 / self.fs_hz
+
+    @property
+    def duration_s(self) -> float:
+        """Duration of one sweep (s), first to last sample plus one interval."""
+        return self.n_samples / self.fs_hz
+
+    @property
+    def t_s(self) -> np.ndarray:
+        """Time of each sample within a sweep (s), read-only."""
+        t = self._t_cache.get("t")
+        if t is None:
+            t = self.t0_s + np.arange(self.n_samples, dtype=np.float64) / self.fs_hz
+            t.setflags(write=False)
+            self._t_cache["t"] = t
+        return t
+
+    # ---------------------------------------------------------------- access
+    def channel(self, index: int, sweep: int = 0) -> np.ndarray:
+        """Samples of one channel of one sweep (0-based indices), read-only view."""
+        if not 0 <= sweep < self.n_sweeps:
+            raise IndexError(f"sweep {sweep + 1} does not exist: the file has {self.n_sweeps} sweep(s)")
+        return self.data[sweep, index]
+
+    def current(self, sweep: int = 0) -> np.ndarray:
+        """Membrane current of one sweep (pA)."""
+        if self.current_channel is None:
+            raise RecordingError("this recording has no current channel (no column in pA, nA or A)")
+        return self.channel(self.current_channel, sweep)
+
+    def voltage(self, sweep: int = 0) -> np.ndarray | None:
+        """Recorded command voltage of one sweep (mV), or None without a voltage channel."""
+        if self.voltage_channel is None:
+            return None
+        return self.channel(self.voltage_channel, sweep)
+
+    @property
+    def header_dict(self) -> dict[str, str]:
+        """Header records as a dict (a repeated key keeps its last value)."""
+        return dict(self.header)
+
+    @property
+    def comment(self) -> str:
+        """The file's ``Comment`` record, "" when absent."""
+        return self.header_dict.get("Comment", "")
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-friendly one-level description (for tables and the CLI)."""
+        return {
+            "name": self.name,
+            "format": self.file_format,
+            "sweeps": self.n_sweeps,
+            "channels": ", ".join(f"{n} ({u})" for n, u in zip(self.channel_names, self.channel_units)),
+            "fs_hz": self.fs_hz,
+            "samples_per_sweep": self.n_samples,
+            "duration_ms": self.duration_s * 1e3,
+            "current_channel": None if self.current_channel is None else self.channel_names[self.current_channel],
+            "voltage_channel": None if self.voltage_channel is None else self.channel_names[self.voltage_channel],
+            "sha256": self.sha256,
+        }

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real sample recording (read from ../shared, never copied) and synthetic cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_ATF = ROOT.parent / "shared" / "data" / "202304_0521.atf"
+SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99e"
+
+
+@pytest.fixture(scope="session")
+def sample_path() -> Path:
+    if not SAMPLE_ATF.exists():
+        pytest.fail(f"the sample recording is missing: {SAMPLE_ATF} (../shared/data must sit beside the project)")
+    return SAMPLE_ATF
+
+
+@pytest.fixture(scope="session")
+def sample_bytes(sample_path: Path) -> bytes:
+    return sample_path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def sample_recording(sample_bytes: bytes):
+    from signal_core.atf import read_atf
+
+    return read_atf(sample_bytes, name=SAMPLE_ATF.name)
