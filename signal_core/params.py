@@ -1,0 +1,218 @@
+"""The analysis recipe: every parameter of an analysis in one frozen, JSON-serialisable dataclass.
+
+A recipe plus the recording's bytes reproduces a result exactly.  Times are ms
+(from the edge of the epoch they belong to, unless the name says otherwise),
+levels mV, areas um^2.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .filters import FilterSpec
+from .protocol import Protocol, ProtocolTiming
+
+__all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
+
+RECIPE_VERSION = 1
+CONTROL_SOURCES = ("on", "off", "both")
+TAIL_MODES = ("constant", "line", "manual", "none")
+
+
+class ParamsError(ValueError):
+    """A parameter is out of range or a recipe cannot be read."""
+
+
+Window = tuple[float, float]
+TwoPoints = tuple[tuple[float, float], tuple[float, float]]
+
+
+def _window(value: Any, label: str) -> Window | None:
+    if value is None:
+        return None
+    try:
+        a, b = (float(x) for x in value)
+    except (TypeError, ValueError) as exc:
+        raise ParamsError(f"{label} must be two numbers (start, end) in ms, got {value!r}") from exc
+    if not b > a:
+        raise ParamsError(f"{label} must end after it starts: {a:g} to {b:g} ms")
+    if a < 0:
+        raise ParamsError(f"{label} cannot start before the edge: {a:g} ms")
+    return (a, b)
+
+
+def _points(value: Any, label: str) -> TwoPoints | None:
+    if value is None:
+        return None
+    try:
+        (t1, y1), (t2, y2) = ((float(p[0]), float(p[1])) for p in value)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ParamsError(f"{label} must be two points (t_ms, I_pA), got {value!r}") from exc
+    if t1 == t2:
+        raise ParamsError(f"{label}: the two points must be at different times (both at {t1:g} ms)")
+    return ((t1, y1), (t2, y2))
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Everything an analysis depends on (the "recipe").
+
+    Parameters
+    ----------
+    filters : tuple of FilterSpec
+        Filter chain applied to the current, in this order, before anything else.
+    baseline_ms : float
+        Length of the window just before each edge whose mean current is that
+        response's zero (ms).
+    guard_ms : float
+        Least gap kept between a window and an edge (ms); grows automatically
+        with the filters' own spread of an edge.
+    control_on_source, control_off_source : {"on", "off", "both"}
+        Which control responses give the per-mV response subtracted from the
+        test ON and from the test OFF response.
+    tail_mode : {"constant", "line", "manual", "none"}
+        How the level the asymmetric current settles to is removed.
+    tail_fraction : float
+        Default tail window: this last fraction of the epoch.
+    tail_on_ms, tail_off_ms : (float, float), optional
+        Tail windows (ms from the edge), overriding ``tail_fraction``.
+    manual_tail_on, manual_tail_off : ((t_ms, I_pA), (t_ms, I_pA)), optional
+        Two points of a hand-drawn tail line, for ``tail_mode="manual"``.
+    integrate_on_ms, integrate_off_ms : (float, float), optional
+        Integration windows (ms from the edge); default the whole epoch.
+    fit_start_ms : float
+        The exponential fit of the control transient starts this long after the
+        edge, or after the guard if that is later (ms).
+    steady_ms : float
+        Steady-state current = mean of the last ``steady_ms`` of the control step (ms).
+    decimate_ms : float
+        Resolution of the decimated ("orange") curve (ms per point).
+    v_hold_mV, v_control_mV, v_test_mV : float, optional
+        Levels set by hand, replacing the detected ones (mV).
+    protocol : dict, optional
+        A whole protocol set by hand (:meth:`Protocol.to_dict` form, ms and mV).
+    timing : ProtocolTiming, optional
+        Timings for recordings without a voltage channel.
+    edge_threshold_mV : float
+        A change of the recorded command by more than this is an edge (mV).
+    area_um2 : float, optional
+        Membrane area for the specific capacitance (um^2).
+    temperature_C : float
+        Temperature for the effective valence z = (RT/F)/k (deg C).
+    """
+
+    filters: tuple[FilterSpec, ...] = ()
+    baseline_ms: float = 5.0
+    guard_ms: float = 1.0
+    control_on_source: str = "on"
+    control_off_source: str = "off"
+    tail_mode: str = "constant"
+    tail_fraction: float = 0.2
+    tail_on_ms: Window | None = None
+    tail_off_ms: Window | None = None
+    manual_tail_on: TwoPoints | None = None
+    manual_tail_off: TwoPoints | None = None
+    integrate_on_ms: Window | None = None
+    integrate_off_ms: Window | None = None
+    fit_start_ms: float = 0.5
+    steady_ms: float = 10.0
+    decimate_ms: float = 0.5
+    v_hold_mV: float | None = None
+    v_control_mV: float | None = None
+    v_test_mV: float | None = None
+    protocol: dict | None = None
+    timing: ProtocolTiming | None = None
+    edge_threshold_mV: float = 5.0
+    area_um2: float | None = None
+    temperature_C: float = 22.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "filters", tuple(f if isinstance(f, FilterSpec) else FilterSpec.from_dict(f) for f in self.filters))
+        for name in ("baseline_ms", "steady_ms", "decimate_ms", "edge_threshold_mV"):
+            value = float(getattr(self, name))
+            if not value > 0:
+                raise ParamsError(f"{name} must be positive, got {value:g}")
+            set_(self, name, value)
+        for name in ("guard_ms", "fit_start_ms"):
+            value = float(getattr(self, name))
+            if not value >= 0:
+                raise ParamsError(f"{name} cannot be negative, got {value:g}")
+            set_(self, name, value)
+        if not 0 < self.tail_fraction <= 1:
+            raise ParamsError(f"tail_fraction must be in (0, 1], got {self.tail_fraction:g}")
+        for name in ("control_on_source", "control_off_source"):
+            if getattr(self, name) not in CONTROL_SOURCES:
+                raise ParamsError(f"{name} must be one of {', '.join(CONTROL_SOURCES)}, got {getattr(self, name)!r}")
+        if self.tail_mode not in TAIL_MODES:
+            raise ParamsError(f"tail_mode must be one of {', '.join(TAIL_MODES)}, got {self.tail_mode!r}")
+        for name in ("tail_on_ms", "tail_off_ms", "integrate_on_ms", "integrate_off_ms"):
+            set_(self, name, _window(getattr(self, name), name))
+        for name in ("manual_tail_on", "manual_tail_off"):
+            set_(self, name, _points(getattr(self, name), name))
+        if self.tail_mode == "manual" and (self.manual_tail_on is None or self.manual_tail_off is None):
+            raise ParamsError("tail_mode 'manual' needs two points for both the ON and the OFF tail")
+        if self.area_um2 is not None and not float(self.area_um2) > 0:
+            raise ParamsError(f"the membrane area must be positive (um^2), got {self.area_um2}")
+        if isinstance(self.timing, dict):
+            set_(self, "timing", ProtocolTiming.from_dict(self.timing))
+        if self.protocol is not None:
+            Protocol.from_dict(self.protocol)  # validates; raises ProtocolError
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with a version tag."""
+        out: dict[str, Any] = {"recipe_version": RECIPE_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "filters":
+                value = [s.to_dict() for s in value]
+            elif f.name == "timing" and value is not None:
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = json.loads(json.dumps(value))  # tuples -> lists
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnalysisParams:
+        """Inverse of :meth:`to_dict`; unknown keys are refused by name."""
+        if not isinstance(d, dict):
+            raise ParamsError("a recipe must be a JSON object")
+        d = dict(d)
+        version = d.pop("recipe_version", RECIPE_VERSION)
+        if version != RECIPE_VERSION:
+            raise ParamsError(f"recipe version {version} is not understood (this version reads {RECIPE_VERSION})")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ParamsError(f"unknown recipe key(s): {', '.join(unknown)}")
+        if "filters" in d:
+            d["filters"] = tuple(FilterSpec.from_dict(x) for x in d["filters"] or ())
+        for key in ("tail_on_ms", "tail_off_ms", "integrate_on_ms", "integrate_off_ms"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        for key in ("manual_tail_on", "manual_tail_off"):
+            if d.get(key) is not None:
+                d[key] = tuple(tuple(p) for p in d[key])
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ParamsError(f"recipe does not fit: {exc}") from exc
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> AnalysisParams:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParamsError(f"the recipe is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        return cls.from_dict(d)
+
+    def replace(self, **changes: Any) -> AnalysisParams:
+        """A copy with some parameters changed (validated)."""
+        return replace(self, **changes)
