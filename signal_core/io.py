@@ -1,0 +1,73 @@
+"""One entry point for every recording file: ATF text or ABF binary.
+
+Callers catch ``RecordingFormatError`` (a tuple usable in ``except``) to show the
+reader's message, which names the problem (and for ATF the line).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from signal_core.abf import AbfFormatError, read_abf
+from signal_core.atf import AtfFormatError, read_atf
+from signal_core.recording import Recording
+
+__all__ = ["RecordingFormatError", "detect_format", "read_recording"]
+
+RecordingFormatError = (AtfFormatError, AbfFormatError)
+
+_ABF_SUFFIXES = {".abf"}
+
+
+def detect_format(head: bytes, name: str = "") -> str:
+    """Say ``"atf"`` or ``"abf"`` from the first bytes, else from the file name's extension.
+
+    The bytes win when they are conclusive (``ABF `` / ``ABF2`` or ``ATF``); otherwise the
+    extension decides; with neither, ``"atf"`` (whose reader explains what is wrong).
+    """
+    if head[:4] in (b"ABF ", b"ABF2"):
+        return "abf"
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n\"")
+    if text[:3].upper() == b"ATF" or head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "atf"
+    suffix = Path(name).suffix.lower()
+    if suffix in _ABF_SUFFIXES:
+        return "abf"
+    return "atf"
+
+
+def read_recording(source: bytes | str | os.PathLike, *, name: str | None = None,
+                   fs_hz: float | None = None) -> Recording:
+    """Read an ATF or ABF recording from bytes or a path.
+
+    Parameters
+    ----------
+    source : bytes or str or os.PathLike
+        File bytes (an upload) or a path.
+    name : str, optional
+        Display name; for bytes also the source of the extension (``.atf``, ``.txt``, ``.abf``).
+    fs_hz : float, optional
+        Sampling rate (Hz) for ATF files without a time column; ignored otherwise.
+
+    Returns
+    -------
+    Recording
+
+    Raises
+    ------
+    AtfFormatError, AbfFormatError
+        Catch both with ``except RecordingFormatError``.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        kind = detect_format(data[:64], name or "")
+        if kind == "abf":
+            return read_abf(data, name=name)
+        return read_atf(data, name=name, fs_hz=fs_hz)
+    path = Path(os.fspath(source))
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if detect_format(head, path.name) == "abf":
+        return read_abf(path, name=name)
+    return read_atf(path, name=name, fs_hz=fs_hz)

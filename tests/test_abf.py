@@ -1,0 +1,169 @@
+"""ABF reader (through pyABF) on files written by pyABF's own ABF1 writer, and the io dispatcher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from signal_core.abf import AbfFormatError, read_abf
+from signal_core.atf import AtfFormatError, write_atf
+from signal_core.io import RecordingFormatError, detect_format, read_recording
+
+pyabf_writer = pytest.importorskip("pyabf.abfWriter")
+
+FS = 20_000.0
+N_SWEEPS, N = 3, 1000
+
+
+def known_sweeps() -> np.ndarray:
+    t = np.arange(N) / FS
+    return np.array([150.0 * np.sin(2 * np.pi * 50.0 * t) + 20.0 * k - 35.0 for k in range(N_SWEEPS)])
+
+
+def quantum(values: np.ndarray) -> float:
+    """Upper bound of one int16 step of pyABF's ABF1 writer: it picks the finest decade-scaled
+    step that still fits max|x| into 32767 counts, so a step is < 10 max|x| / 32767."""
+    return 10.0 * float(np.abs(values).max()) / 32767.0
+
+
+@pytest.fixture
+def abf_path(tmp_path):
+    path = tmp_path / "cell_0001.abf"
+    pyabf_writer.writeABF1(known_sweeps(), str(path), FS, units="pA")
+    return path
+
+
+def check(rec, name: str) -> None:
+    truth = known_sweeps()
+    assert rec.data.shape == (N_SWEEPS, 1, N)
+    assert rec.fs_hz == FS
+    assert rec.channel_units == ("pA",)
+    assert rec.current_channel == 0 and rec.voltage_channel is None
+    assert np.abs(rec.data[:, 0, :] - truth).max() <= quantum(truth)
+    assert rec.file_format.startswith("ABF 1")
+    assert rec.name == name
+    assert rec.sweep_start_s == pytest.approx((0.0, N / FS, 2 * N / FS))
+
+
+def test_read_abf_from_path(abf_path):
+    rec = read_abf(abf_path)
+    check(rec, "cell_0001.abf")
+    assert len(rec.sha256) == 64
+
+
+def test_read_abf_from_bytes_equals_from_path(abf_path):
+    raw = abf_path.read_bytes()
+    rec = read_abf(raw, name="upload.abf")
+    check(rec, "upload.abf")
+    assert np.array_equal(rec.data, read_abf(abf_path).data)
+    assert rec.sha256 == read_abf(abf_path).sha256
+
+
+def test_nanoampere_abf_is_converted_to_pA(tmp_path):
+    truth_nA = known_sweeps() / 100.0
+    path = tmp_path / "na.abf"
+    pyabf_writer.writeABF1(truth_nA, str(path), FS, units="nA")
+    rec = read_abf(path)
+    assert rec.channel_units == ("pA",)
+    assert np.abs(rec.data[:, 0, :] - truth_nA * 1e3).max() <= quantum(truth_nA) * 1e3
+
+
+def test_voltage_abf_is_a_voltage_channel(tmp_path):
+    # three sweeps: pyABF's ABF1 writer makes files shorter than pyABF's own header reads (~6 kB)
+    # when there is little data, so one 1000-sample sweep would not read back
+    truth = np.array([np.where(np.arange(N) < N // 2, -80.0, -100.0 - 10.0 * k) for k in range(N_SWEEPS)])
+    path = tmp_path / "v.abf"
+    pyabf_writer.writeABF1(truth, str(path), FS, units="mV")
+    rec = read_abf(path)
+    assert rec.voltage_channel == 0 and rec.current_channel is None
+    assert np.abs(rec.data[:, 0, :] - truth).max() <= quantum(truth)
+
+
+def test_empty_abf_is_refused(tmp_path):
+    path = tmp_path / "empty.abf"
+    path.write_bytes(b"")
+    with pytest.raises(AbfFormatError, match="not an ABF file: the file is empty"):
+        read_abf(path)
+    with pytest.raises(AbfFormatError, match="empty"):
+        read_abf(b"")
+
+
+@pytest.mark.parametrize("junk", [b"hello, this is not an ABF file", bytes(range(256)), b"ATF\t1.0\n0\t2\n"])
+def test_junk_is_refused_with_its_first_bytes(junk):
+    with pytest.raises(AbfFormatError, match="not an ABF file: the first bytes are"):
+        read_abf(junk)
+
+
+@pytest.mark.parametrize("junk", [b"ABF " + b"\x00" * 60, b"ABF2" + bytes(range(256)) * 8, b"ABF "])
+def test_damaged_abf_is_refused(junk):
+    with pytest.raises(AbfFormatError, match="damaged or truncated"):
+        read_abf(junk)
+
+
+def test_truncated_abf_is_refused(abf_path):
+    raw = abf_path.read_bytes()
+    with pytest.raises(AbfFormatError):
+        read_abf(raw[:700])
+
+
+# ----------------------------------------------------------------- io.read_recording
+def test_dispatch_by_magic_bytes(abf_path, sample_bytes):
+    assert detect_format(abf_path.read_bytes()[:8]) == "abf"
+    assert detect_format(sample_bytes[:8]) == "atf"
+    assert detect_format(b"\xef\xbb\xbfATF 1.0") == "atf"
+    rec = read_recording(abf_path.read_bytes(), name="no_extension")
+    assert rec.file_format.startswith("ABF")
+    assert read_recording(sample_bytes).file_format == "ATF 1.0"
+
+
+def test_dispatch_by_path(abf_path, sample_path):
+    assert read_recording(abf_path).name == "cell_0001.abf"
+    rec = read_recording(sample_path)
+    assert rec.file_format == "ATF 1.0" and rec.data.shape == (1, 2, 109_999)
+
+
+def test_dispatch_txt_extension_and_fs_hz_for_atf(tmp_path, sample_recording):
+    raw = write_atf(sample_recording)
+    path = tmp_path / "export.txt"
+    path.write_bytes(raw)
+    assert read_recording(path).fs_hz == 100_000.0
+    no_time = b"ATF\t1.0\n0\t1\n\"Trace #1 (pA)\"\n1.5\n2.5\n3.5\n"
+    assert read_recording(no_time, name="x.atf", fs_hz=10_000.0).fs_hz == 10_000.0
+
+
+def test_dispatch_errors_are_typed(tmp_path):
+    with pytest.raises(AbfFormatError):
+        read_recording(b"junk junk", name="x.abf")
+    with pytest.raises(AtfFormatError, match="^line 1: not an ATF file"):
+        read_recording(b"junk junk", name="x.atf")
+    with pytest.raises(AtfFormatError, match="^line 1:"):
+        read_recording(b"", name="unknown.bin")
+    path = tmp_path / "broken.abf"
+    path.write_bytes(b"ABF2" + b"\x01" * 10)
+    with pytest.raises(RecordingFormatError):
+        read_recording(path)
+    assert AtfFormatError in RecordingFormatError and AbfFormatError in RecordingFormatError
+
+
+class FakeAbf:
+    """Just what the command-waveform rule looks at: DAC units and sweepC per sweep."""
+
+    def __init__(self, waves, unit="mV"):
+        self.dacUnits = [unit, unit]
+        self._waves = waves
+        self.sweepC = None
+
+    def setSweep(self, sweep, channel=0):  # pyABF's spelling
+        self.sweepC = self._waves[sweep]
+
+
+def test_command_waveform_kept_only_when_it_is_a_changing_voltage():
+    from signal_core.abf import _command
+
+    step = np.where(np.arange(N) < N // 2, -80.0, -100.0)
+    kept = _command(FakeAbf([step, step + 1.0]), 2, N)
+    assert kept is not None and kept.shape == (2, N) and np.array_equal(kept[1], step + 1.0)
+    assert np.array_equal(_command(FakeAbf([step / 1e3], unit="V"), 1, N)[0], step / 1e3 * 1e3)
+    assert _command(FakeAbf([np.full(N, -80.0)] * 2), 2, N) is None  # constant: says nothing
+    assert _command(FakeAbf([np.full(N, np.nan)]), 1, N) is None  # pyABF's "no command"
+    assert _command(FakeAbf([step], unit="pA"), 1, N) is None  # current clamp command
