@@ -1,0 +1,7 @@
+"""``python -m signal_core``: see :mod:`signal_core.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""Files in, rows out: the one path from a recording on disk to JSON-ready numbers.
+
+The CLI, the app's set page and parallel workers all go through
+:func:`analyze_file` so that every front end reports the same numbers for the
+same file and recipe.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from .analysis import ChargeResult, SweepFailure, analyze_recording
+from .io import RecordingFormatError, read_recording
+from .params import AnalysisParams
+from .recording import Recording
+
+__all__ = ["ROW_KEYS", "analyze_file", "clean_json", "result_row"]
+
+#: Keys of every row, in order (numbers are pC, nF, ms, MOhm, mV, Hz).
+ROW_KEYS = (
+    "file", "sweep", "fs_hz", "v_hold_mV", "v_control_mV", "v_test_mV",
+    "q_on_pC", "q_off_pC", "q_off_over_on", "c_lin_nF", "c_lin_corrected_nF", "c_m_nF",
+    "tau_ms", "r_s_MOhm", "r_m_MOhm", "r_in_MOhm", "i0_pA", "i_ss_pA",
+    "q_on_per_c_m_nC_per_uF", "c_specific_uF_per_cm2", "flags", "error",
+)
+
+
+def clean_json(value: object) -> object:
+    """Replace NaN and infinities (not valid JSON) by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def _empty_row(file: str, sweep: int | None, error: str) -> dict:
+    row: dict = dict.fromkeys(ROW_KEYS)
+    row.update(file=file, sweep=sweep, flags=[], error=error)
+    return row
+
+
+def result_row(file: str, outcome: ChargeResult | SweepFailure) -> dict:
+    """One JSON-ready row (keys :data:`ROW_KEYS`) for a sweep's result or failure (sweep 1-based)."""
+    if isinstance(outcome, SweepFailure):
+        return _empty_row(file, outcome.sweep + 1, outcome.error)
+    row: dict = {"file": file, "sweep": outcome.sweep + 1, **outcome.scalars()}
+    row["flags"] = [f.message for f in outcome.flags]
+    row["error"] = None
+    return clean_json({k: row.get(k) for k in ROW_KEYS})  # type: ignore[return-value]
+
+
+def analyze_file(
+    path: str | os.PathLike, params: AnalysisParams, *, fs_hz: float | None = None
+) -> tuple[Recording | None, list[ChargeResult | SweepFailure], list[dict]]:
+    """Read and analyse one file; a file that cannot be read gives one row with its error.
+
+    Returns
+    -------
+    (recording or None, outcomes, rows)
+    """
+    file = os.fspath(path)
+    try:
+        rec = read_recording(Path(file), fs_hz=fs_hz)
+    except RecordingFormatError as exc:
+        return None, [], [_empty_row(file, None, f"{Path(file).name}: {exc}")]
+    except OSError as exc:
+        return None, [], [_empty_row(file, None, f"{file}: cannot be opened ({exc.strerror or exc})")]
+    outcomes = analyze_recording(rec, params)
+    return rec, outcomes, [result_row(file, o) for o in outcomes]

@@ -1,0 +1,284 @@
+"""Command line: ``python -m signal_core analyze|qv FILE... [options]``.
+
+The same numbers as the app and the Python API: every command builds one
+:class:`~signal_core.params.AnalysisParams` and runs :func:`~signal_core.batch.analyze_file`.
+Exit status: 0 when every file and sweep was analysed, 2 when any could not be
+(each failure is reported, the others are still analysed), 1 for bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .batch import analyze_file, clean_json
+from .filters import FilterError, FilterSpec
+from .fitting import FitError
+from .params import AnalysisParams, ParamsError
+from .protocol import ProtocolError, ProtocolTiming
+from .qv import fit_qv
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2
+
+FILTER_HELP = (
+    "a filter applied to the current before the analysis; repeat to chain them, applied in the order given: "
+    "butter:CUTOFF_HZ[:ORDER] (zero-phase Butterworth low-pass, cutoff in Hz, order default 4), "
+    "savgol:WINDOW[:POLYORDER] (Savitzky-Golay, window in samples, odd; polyorder default 3), "
+    "wavelet:NAME[:LEVEL] (wavelet denoising, e.g. wavelet:db4:6), "
+    "notch:FREQ_HZ[:Q] (notch at FREQ_HZ in Hz, quality factor default 30)"
+)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="ATF (.atf) or ABF (.abf) recordings")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--filter", action="append", default=[], metavar="SPEC", help=FILTER_HELP)
+    p.add_argument("--recipe", metavar="FILE",
+                   help="a recipe (parameters as JSON, as exported by the app); options given here override it")
+    p.add_argument("--v-hold", type=float, metavar="MV", help="holding level V0 in mV (overrides the voltage channel)")
+    p.add_argument("--v-control", type=float, metavar="MV", help="control level Vc in mV (overrides the voltage channel)")
+    p.add_argument("--v-test", type=float, metavar="MV", help="test level V2 in mV (overrides the voltage channel)")
+    p.add_argument("--baseline-ms", type=float, metavar="MS",
+                   help="pre-edge window whose mean is each response's zero, in ms (default 5)")
+    p.add_argument("--guard-ms", type=float, metavar="MS",
+                   help="least gap between a window and an edge, in ms (default 1; grows with the filters)")
+    p.add_argument("--tail", choices=("constant", "line", "none"),
+                   help="tail correction of the asymmetric current (default constant: mean of the last 20%% removed)")
+    p.add_argument("--area-um2", type=float, metavar="UM2", help="membrane area in um^2, for the specific capacitance")
+    p.add_argument("--fs-hz", type=float, metavar="HZ",
+                   help="sampling rate in Hz, for ATF files without a time column")
+    p.add_argument("--out", metavar="FILE",
+                   help="also write the results to FILE, by its suffix: .xlsx (analyze: the analysis workbook with "
+                   "parameters, curves, charts and provenance; qv: the set workbook, one sheet per file, with the "
+                   "fit) or .csv (one row per file and sweep, the columns of --json)")
+    p.add_argument("--curves-csv", metavar="FILE",
+                   help="also write every curve (purple, magenta, dark blue, orange) at full rate to FILE as "
+                   "long-format CSV: file, sweep, curve, t_ms, value, unit")
+    g = p.add_argument_group("protocol of recordings without a voltage channel (ms and mV)")
+    g.add_argument("--t0-ms", type=float, metavar="MS", help="start of the first control step, in ms")
+    g.add_argument("--control-ms", type=float, metavar="MS", help="duration of each control step, in ms")
+    g.add_argument("--control-off-ms", type=float, metavar="MS", help="time at holding after each control step, in ms")
+    g.add_argument("--n-control", type=int, metavar="N", help="number of control steps")
+    g.add_argument("--test-start-ms", type=float, metavar="MS", help="start of the test pulse, in ms")
+    g.add_argument("--test-ms", type=float, metavar="MS", help="duration of the test pulse, in ms")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m signal_core",
+        description="Linear capacitance, passive parameters and charge movement from control-pulse "
+        "voltage-clamp recordings (units: ms, mV, pA, pC, nF, MOhm).",
+    )
+    parser.add_argument("--version", action="version", version=f"signal_core {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="analyse every sweep of every file",
+                       description="Analyse every sweep of every file: Q_on, Q_off (pC), C_lin, C_m (nF), "
+                       "tau (ms), R_s, R_m (MOhm) and quality flags. With --json: one JSON array, one object "
+                       "per file and sweep.")
+    _add_common(a)
+    q = sub.add_parser("qv", help="fit a Boltzmann to Q_on against V_test over a set of files",
+                       description="Analyse every file and sweep, then fit Q(V) = Q_max / (1 + exp(-(V - V_half)/k)) "
+                       "to Q_on (pC) against V_test (mV); report Q_max, V_half, k, the effective valence z and "
+                       "their standard errors.")
+    _add_common(q)
+    q.add_argument("--with-offset", action="store_true", help="fit a constant offset (pC) as well")
+    q.add_argument("--temperature-c", type=float, default=None, metavar="C",
+                   help="temperature in deg C for z = (RT/F)/k (default 22)")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> AnalysisParams:
+    """Build the recipe from a file (``--recipe``) and the options that override it."""
+    base = AnalysisParams()
+    if args.recipe:
+        base = AnalysisParams.from_json(Path(args.recipe).read_text(encoding="utf-8"))
+    changes: dict = {}
+    if args.filter:
+        changes["filters"] = tuple(FilterSpec.parse(s) for s in args.filter)
+    for opt, key in (("v_hold", "v_hold_mV"), ("v_control", "v_control_mV"), ("v_test", "v_test_mV"),
+                     ("baseline_ms", "baseline_ms"), ("guard_ms", "guard_ms"), ("tail", "tail_mode"),
+                     ("area_um2", "area_um2"), ("temperature_c", "temperature_C")):
+        value = getattr(args, opt, None)
+        if value is not None:
+            changes[key] = value
+    timing_opts = {k: getattr(args, k) for k in ("t0_ms", "control_ms", "control_off_ms", "n_control",
+                                                  "test_start_ms", "test_ms") if getattr(args, k) is not None}
+    if timing_opts:
+        t = (base.timing or ProtocolTiming()).to_dict()
+        t.update(timing_opts)
+        for lv, key in (("v_hold", "v_hold_mV"), ("v_control", "v_control_mV"), ("v_test", "v_test_mV")):
+            if getattr(args, lv) is not None:
+                t[key] = getattr(args, lv)
+        changes["timing"] = ProtocolTiming.from_dict(t)
+    return base.replace(**changes) if changes else base
+
+
+def _fmt(value: object, spec: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+TABLE = (
+    ("file", "file", "<", "s"), ("sweep", "sweep", ">", "d"), ("V2 (mV)", "v_test_mV", ">", ".1f"),
+    ("Q_on (pC)", "q_on_pC", ">", ".3f"), ("Q_off (pC)", "q_off_pC", ">", ".3f"),
+    ("Qoff/Qon", "q_off_over_on", ">", ".2f"), ("C_lin (nF)", "c_lin_nF", ">", ".3f"),
+    ("C_m (nF)", "c_m_nF", ">", ".3f"), ("tau (ms)", "tau_ms", ">", ".2f"),
+    ("R_s (MOhm)", "r_s_MOhm", ">", ".1f"), ("R_m (MOhm)", "r_m_MOhm", ">", ".0f"),
+)
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table of the rows, then the flags and errors as numbered notes."""
+    cells = [[h for h, *_ in TABLE]]
+    notes: list[str] = []
+    for r in rows:
+        line = []
+        for _h, key, _align, spec in TABLE:
+            v = r.get(key)
+            line.append(Path(v).name if key == "file" and v else _fmt(v, spec if isinstance(v, float) else ""))
+        cells.append(line)
+        tag = f"{Path(r['file']).name}" + (f" sweep {r['sweep']}" if r.get("sweep") else "")
+        if r.get("error"):
+            notes.append(f"ERROR {tag}: {r['error']}")
+        for f in r.get("flags") or []:
+            notes.append(f"flag  {tag}: {f}")
+    widths = [max(len(c[i]) for c in cells) for i in range(len(TABLE))]
+    out = []
+    for c in cells:
+        out.append("  ".join(f"{v:{TABLE[i][2]}{widths[i]}}" for i, v in enumerate(c)))
+    return "\n".join(out + ([""] + notes if notes else []))
+
+
+OUT_SUFFIXES = (".xlsx", ".csv")
+
+
+def _wants_export(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "out", None) or getattr(args, "curves_csv", None))
+
+
+def _analyze_all(args: argparse.Namespace, params: AnalysisParams, export: list | None = None) -> list[dict]:
+    """Rows of every file; with ``export`` (a list) also the export entries and failures, appended as pairs."""
+    rows: list[dict] = []
+    for f in args.files:
+        rec, outcomes, file_rows = analyze_file(f, params, fs_hz=args.fs_hz)
+        rows.extend(file_rows)
+        if export is not None:
+            export.append(_export_items(f, rec, outcomes, file_rows))
+    return rows
+
+
+def _export_items(file: str, rec, outcomes: list, file_rows: list[dict]) -> tuple[list, list]:
+    from .export import split_outcomes
+
+    name = Path(file).name
+    if rec is None:
+        return [], [(name, None, r["error"]) for r in file_rows]
+    sha = rec.sha256 or hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    return split_outcomes(name, sha, Path(file).stat().st_size, outcomes)
+
+
+def _write_exports(args: argparse.Namespace, export: list, *, fit=None) -> int:
+    """Write ``--out`` and ``--curves-csv``; EXIT_OK, or EXIT_USAGE when a file cannot be written."""
+    from .export import analysis_workbook, curves_csv, results_csv, set_workbook, sets_from_names
+
+    entries = [e for pair in export for e in pair[0]]
+    failures = [f for pair in export for f in pair[1]]
+    outputs: list[tuple[str, bytes]] = []
+    if args.out:
+        suffix = Path(args.out).suffix.lower()
+        if suffix == ".csv":
+            data = results_csv(entries, failures)
+        elif args.command == "qv":
+            sets = [k for k in sets_from_names([Path(f).name for f in args.files]) if k]
+            set_name = sets[0] if len(sets) == 1 else Path(args.out).stem
+            data = set_workbook(entries, fit=fit, set_name=set_name, failures=failures)
+        else:
+            data = analysis_workbook(entries, failures=failures)
+        outputs.append((args.out, data))
+    if args.curves_csv:
+        outputs.append((args.curves_csv, curves_csv(entries)))
+    for path, data in outputs:
+        try:
+            Path(path).write_bytes(data)
+        except OSError as exc:
+            print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_analyze(args: argparse.Namespace, params: AnalysisParams) -> int:
+    export: list | None = [] if _wants_export(args) else None
+    rows = _analyze_all(args, params, export)
+    if args.json:
+        print(json.dumps(rows, indent=2, allow_nan=False))
+    else:
+        print(format_table(rows))
+    if export is not None and _write_exports(args, export) != EXIT_OK:
+        return EXIT_USAGE
+    return EXIT_FAILURES if any(r["error"] for r in rows) else EXIT_OK
+
+
+def cmd_qv(args: argparse.Namespace, params: AnalysisParams) -> int:
+    export: list | None = [] if _wants_export(args) else None
+    rows = _analyze_all(args, params, export)
+    fit = None
+    errors = [{"file": r["file"], "sweep": r["sweep"], "error": r["error"]} for r in rows if r["error"]]
+    points = [{"file": r["file"], "sweep": r["sweep"], "v_test_mV": r["v_test_mV"], "q_on_pC": r["q_on_pC"]}
+              for r in rows if not r["error"] and r["q_on_pC"] is not None]
+    out: dict = {"points": points}
+    keys = ("q_max_pC", "v_half_mV", "k_mV", "z", "q_max_pC_se", "v_half_mV_se", "k_mV_se", "z_se", "r_squared")
+    try:
+        fit = fit_qv([p["v_test_mV"] for p in points], [p["q_on_pC"] for p in points],
+                     with_offset=args.with_offset, temperature_C=params.temperature_C)
+        out.update({k: getattr(fit, k) for k in keys})
+        if args.with_offset:
+            out["offset_pC"] = fit.offset_pC
+    except FitError as exc:
+        out.update(dict.fromkeys(keys))
+        errors.append({"file": None, "sweep": None, "error": f"Boltzmann fit: {exc}"})
+    out["errors"] = errors
+    out = clean_json(out)  # type: ignore[assignment]
+    if args.json:
+        print(json.dumps(out, indent=2, allow_nan=False))
+    else:
+        print(format_table(rows))
+        print()
+        if out["v_half_mV"] is not None:
+            print(f"Boltzmann fit of Q_on over {len(points)} points (R^2 {out['r_squared']:.4f}):")
+            for label, k, unit in (("Q_max", "q_max_pC", "pC"), ("V_half", "v_half_mV", "mV"),
+                                   ("k", "k_mV", "mV"), ("z", "z", "")):
+                print(f"  {label:7s} {out[k]:10.3f} +/- {out[k + '_se']:.3f} {unit}")
+        for e in errors:
+            if e["file"] is None:
+                print(f"ERROR {e['error']}")
+    if export is not None and _write_exports(args, export, fit=fit) != EXIT_OK:
+        return EXIT_USAGE
+    return EXIT_FAILURES if errors else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        params = params_from_args(args)
+    except (FilterError, ParamsError, ProtocolError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: cannot read the recipe {args.recipe}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out and Path(args.out).suffix.lower() not in OUT_SUFFIXES:
+        print(f"error: --out {args.out}: the file must end in .xlsx (workbook) or .csv", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "analyze":
+        return cmd_analyze(args, params)
+    return cmd_qv(args, params)
