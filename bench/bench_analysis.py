@@ -48,7 +48,7 @@ def main() -> None:
         "butter 2 kHz": AnalysisParams(filters=(FilterSpec(kind="butter", cutoff_hz=2000.0),)),
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
-    for name, p in variants.items():  # warm-up
+    for p in variants.values():  # warm-up
         one(data, p)
     for _ in range(args.repeats):
         for name, p in variants.items():

@@ -278,3 +278,20 @@ def test_real_recording_tail_correction_matters(sample_recording, sample_result)
     # the removed tail is a constant: Q changes by exactly tail level x epoch length
     span_s = (raw.t_on_ms[-1] - raw.t_on_ms[0]) * 1e-3
     assert sample_result.q_on_pC == pytest.approx(raw.q_on_pC - sample_result.tail_on_pA[0] * span_s, rel=1e-9)
+
+
+def test_a_tail_that_still_drifts_is_flagged():
+    sim = simulate(GOOD, LAB_TIMING, noise_pA=5.0, seed=14)
+    from signal_core.recording import Recording
+
+    data = sim.recording.data.copy()
+    t = sim.recording.t_s
+    on = sim.protocols[0].test
+    ramp = (t >= on.on_start_s) & (t < on.on_end_s)
+    data[0, 0, ramp] += -3.0 * (t[ramp] - on.on_start_s) * 1e3  # an ionic current growing by 3 pA/ms
+    rec = Recording(data, sim.recording.fs_hz, ("Im", "Vm"), ("pA", "mV"), 0, 1)
+    res = analyze_sweep(rec)
+    codes = {f.code for f in res.flags}
+    assert "tail_slope_ON" in codes
+    assert "tail_slope_OFF" not in codes
+    assert "tail_slope_ON" not in {f.code for f in analyze_sweep(sim.recording).flags}
