@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing Debian packages: ${need_apt[*]}"
@@ -24,4 +25,5 @@ echo "== ruff"
 python3 -m ruff check .
 
 echo "== pytest"
-python3 -m pytest "$@"
+# CI=1 turns a missing PostgreSQL or Chromium into a failure instead of a skip
+CI=1 python3 -m pytest "$@"

@@ -1,0 +1,150 @@
+"""Connecting to the history database: the engine per dialect, migrations at start-up, errors for the UI."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy.exc as sa_exc
+from alembic import command
+from alembic.config import Config
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+
+from ..migrations import MIGRATIONS_DIR
+
+__all__ = ["BEGIN_OPTION", "StoreError", "current_revision", "is_transient", "make_engine", "translate_errors",
+           "upgrade"]
+
+BEGIN_OPTION = "signal_analyzer_sqlite_begin"  # execution option: "IMMEDIATE" for write transactions on SQLite
+_MIGRATION_LOCK = 0x5167_A1A7  # pg_advisory_xact_lock id: one dyno migrates at a time
+
+
+class StoreError(RuntimeError):
+    """The database failed; the message is meant for the user ("the database is unavailable: ...")."""
+
+
+# ---------------------------------------------------------------------------- engine and migrations
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for the history, set up for its dialect.
+
+    SQLite (a file): WAL journal, foreign keys on, 10 s busy timeout, usable from
+    any thread, and real transactions (SQLAlchemy emits BEGIN, so DDL and SELECT
+    are transactional too; writes use BEGIN IMMEDIATE so concurrent writers queue
+    on the busy timeout instead of failing).  The file's directory is created.
+    PostgreSQL: at most 10 pooled connections per process (Heroku's small plans allow 20),
+    pre-pinged, recycled after 30 min; 5 s connect timeout.
+    """
+    try:
+        u = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise StoreError(f"the database URL is not valid: {exc}") from None
+    kwargs: dict[str, Any] = {}
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10.0}
+    elif u.get_backend_name() == "postgresql":
+        kwargs.update(pool_pre_ping=True, pool_recycle=1800, pool_size=5, max_overflow=5)
+        if u.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in u.query:
+            kwargs["connect_args"] = {"connect_timeout": 5}
+    try:
+        engine = create_engine(u, **kwargs)
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"the database URL cannot be used: {exc}") from None
+    if u.get_backend_name() == "sqlite":
+        _sqlite_events(engine)
+    return engine
+
+
+def _sqlite_events(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cur = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(BEGIN_OPTION, "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _migration_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(target: str | Engine, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (default the newest) in one transaction.
+
+    Safe to run from several processes at once: PostgreSQL takes an advisory lock,
+    SQLite a write lock, and the second runner finds the work done.
+    """
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        with translate_errors(), engine.connect() as conn:
+            conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                try:
+                    command.upgrade(_migration_config(conn), revision)
+                except CommandError as exc:
+                    raise StoreError(
+                        f"the database schema cannot be upgraded by this version of Signal Analyzer "
+                        f"(is it newer than the app?): {exc}"
+                    ) from None
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's migration revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with translate_errors(), engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+# ---------------------------------------------------------------------------- errors
+def is_transient(exc: BaseException | None) -> bool:
+    """Worth retrying: connection lost or refused, pool exhausted, SQLite busy, a concurrent prune."""
+    if isinstance(exc, sa_exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, sqlite3.Error):  # SQLite says OperationalError for "no such table" too
+        return isinstance(orig, sqlite3.OperationalError) and ("locked" in str(orig) or "busy" in str(orig))
+    if getattr(orig, "sqlstate", None) == "23503":  # foreign key: a recording pruned by a concurrent delete
+        return True
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    message = str(orig).split("\nLINE ")[0]  # PostgreSQL quotes the statement from "LINE 1:" on
+    words = " ".join(message.split())  # one line; never the SQL or its parameters
+    return (words[:300] + "...") if len(words) > 300 else (words or type(orig).__name__)
+
+
+def _describe(exc: sa_exc.SQLAlchemyError) -> str:
+    if is_transient(exc) or isinstance(exc, sa_exc.OperationalError):
+        return f"the database is unavailable: {_reason(exc)}"
+    return f"the database refused the operation: {_reason(exc)}"
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """SQLAlchemy/DBAPI errors -> :class:`StoreError` with a plain message (the cause is chained)."""
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        raise StoreError(_describe(exc)) from exc
