@@ -1,0 +1,155 @@
+"""CSV exports (UTF-8, comma-separated, ``\\n`` line ends, a header row with units).
+
+Numbers are written with full precision (``repr``), missing values (None, NaN) as
+empty fields.  Text from files (names, channel names) that starts with ``= + - @``,
+a tab or a carriage return is prefixed with an apostrophe, so that a spreadsheet
+opening the file shows it as text instead of running it as a formula (CSV
+injection); pass ``excel_safe=False`` to write it unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .analysis import SweepFailure
+from .batch import ROW_KEYS
+from .export_data import QUANTITIES, ExportEntry, Failure, entry_curves, finite_or_none, normalise_failures
+from .recording import Recording
+
+__all__ = ["curves_csv", "raw_csv", "results_csv", "results_long_csv"]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UNIT = {q.key: q for q in QUANTITIES}
+
+
+def _text(value: object, excel_safe: bool) -> str:
+    text = "" if value is None else str(value)
+    if excel_safe and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _num(value: object) -> str:
+    x = finite_or_none(value)
+    return "" if x is None else repr(x)
+
+
+def _write(rows: Iterable[Sequence[str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | SweepFailure] = (), *,
+                excel_safe: bool = True) -> bytes:
+    """Wide results: one row per file and sweep, the columns of :data:`signal_core.batch.ROW_KEYS`.
+
+    Columns (the unit is part of each name, as in the command line's JSON):
+    ``file``; ``sweep`` (1-based); ``fs_hz``; ``v_hold_mV``, ``v_control_mV``,
+    ``v_test_mV``; ``q_on_pC``, ``q_off_pC``; ``q_off_over_on`` (dimensionless);
+    ``c_lin_nF``, ``c_lin_corrected_nF`` (C_lin x (1 + R_s/R_m)^2), ``c_m_nF``;
+    ``tau_ms``; ``r_s_MOhm``, ``r_m_MOhm``, ``r_in_MOhm`` (empty when the passive model
+    fails); ``i0_pA``, ``i_ss_pA``; ``q_on_per_c_m_nC_per_uF``; ``c_specific_uF_per_cm2``
+    (empty without a membrane area); ``flags`` (the flag messages joined by ``"; "``);
+    ``error`` (empty for analysed sweeps).  Entries come first, in order, then the
+    failures, whose numbers are empty and whose ``sweep`` is empty for a whole file.
+
+    Returns UTF-8 bytes; ``pandas.read_csv`` reads them back to the same numbers.
+    """
+    rows: list[list[str]] = [list(ROW_KEYS)]
+    for e in entries:
+        values = {"file": e.file_name, "sweep": e.sweep_number, **e.result.scalars(),
+                  "flags": "; ".join(f.message for f in e.result.flags), "error": ""}
+        rows.append([_text(values[k], excel_safe) if k in ("file", "flags", "error")
+                     else str(values[k]) if k == "sweep" else _num(values[k]) for k in ROW_KEYS])
+    for name, sweep, error in normalise_failures(failures):
+        row = [""] * len(ROW_KEYS)
+        row[ROW_KEYS.index("file")] = _text(name, excel_safe)
+        row[ROW_KEYS.index("sweep")] = "" if sweep is None else str(sweep)
+        row[ROW_KEYS.index("error")] = _text(error, excel_safe)
+        rows.append(row)
+    return _write(rows)
+
+
+def results_long_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | SweepFailure] = (), *,
+                     excel_safe: bool = True) -> bytes:
+    """Tidy results: one row per file, sweep and quantity.
+
+    Columns: ``file``, ``sweep`` (1-based), ``quantity`` (``v_hold``, ``v_control``,
+    ``v_test``, ``q_on``, ``q_off``, ``q_off_over_on``, ``c_lin``, ``c_m``, ``r_s``,
+    ``r_m``, ``r_in``, ``tau``, ``q_on_per_c_m``, ``c_specific``, ``c_lin_corrected``,
+    ``i0``, ``i_ss``, ``fs``), ``value`` (empty when it does not exist), ``unit``
+    (mV, pC, nF, MOhm, ms, nC/uF, uF/cm^2, pA, Hz; empty for a ratio) and ``note``:
+    each flag is a row with quantity ``flag`` and the note ``"<code>: <message>"``; each
+    failure a row with quantity ``error`` and the error as note.
+    """
+    rows: list[list[str]] = [["file", "sweep", "quantity", "value", "unit", "note"]]
+    for e in entries:
+        file, sweep = _text(e.file_name, excel_safe), str(e.sweep_number)
+        scalars = e.result.scalars()
+        for q in QUANTITIES:
+            rows.append([file, sweep, q.name, _num(scalars[q.key]), q.unit, ""])
+        for f in e.result.flags:
+            rows.append([file, sweep, "flag", "", "", _text(f"{f.code}: {f.message}", excel_safe)])
+    for name, sweep, error in normalise_failures(failures):
+        rows.append([_text(name, excel_safe), "" if sweep is None else str(sweep), "error", "", "",
+                     _text(error, excel_safe)])
+    return _write(rows)
+
+
+def curves_csv(entries: Sequence[ExportEntry], *, max_points: int | None = None, excel_safe: bool = True) -> bytes:
+    """Every curve of every entry in long form: ``file, sweep, curve, t_ms, value, unit``.
+
+    Curves: ``purple_on``, ``purple_off`` (asymmetric current, pA); ``magenta_on``,
+    ``magenta_off`` (averaged control response per mV, pA/mV); ``dark_blue_on_k``,
+    ``dark_blue_off_k`` (control step k per mV, pA/mV, k = 1..n); ``orange`` (the
+    decimated current, pA).  ``t_ms`` runs from the curve's own edge (test ON edge, test
+    return edge, each control edge), except for ``orange``: time in the sweep.  Full rate
+    by default; ``max_points`` reduces each curve by block means (as the workbook does).
+    """
+    out = io.StringIO()
+    out.write("file,sweep,curve,t_ms,value,unit\n")
+    for e in entries:
+        file = _text(e.file_name, excel_safe)
+        for c in entry_curves(e.result, max_points, max_points):
+            head = _write([[file, str(e.sweep_number), c.key]]).decode("utf-8").rstrip("\n")
+            tail = _write([[c.unit]]).decode("utf-8")
+            if np.all(np.isfinite(c.t_ms)) and np.all(np.isfinite(c.values)):
+                out.write("".join([f"{head},{t!r},{v!r},{tail}" for t, v in zip(c.t_ms.tolist(), c.values.tolist())]))
+            else:
+                out.write("".join([f"{head},{_num(t)},{_num(v)},{tail}"
+                                   for t, v in zip(c.t_ms.tolist(), c.values.tolist())]))
+    return out.getvalue().encode("utf-8")
+
+
+def raw_csv(recording: Recording, sweep: int | None = None, *, excel_safe: bool = True) -> bytes:
+    """Full-rate traces (opt-in; large): ``t_ms`` then one column per channel and sweep.
+
+    Column names are ``"<channel> (<unit>) sweep <n>"`` (n 1-based), e.g.
+    ``"Im (pA) sweep 1"``; ``t_ms`` is the time in the sweep.  ``sweep`` is a 0-based
+    index (as :meth:`Recording.channel`) to write only that sweep; None writes all.
+    Values keep 10 significant digits (the files themselves carry at most 7).
+    """
+    sweeps = range(recording.n_sweeps) if sweep is None else [int(sweep)]
+    for s in sweeps:
+        if not 0 <= s < recording.n_sweeps:
+            raise IndexError(f"sweep {s + 1} does not exist: the file has {recording.n_sweeps} sweep(s)")
+    header = ["t_ms"] + [
+        _text(f"{recording.channel_names[c]} ({recording.channel_units[c]}) sweep {s + 1}", excel_safe)
+        for s in sweeps for c in range(recording.n_channels)
+    ]
+    table = np.empty((recording.n_samples, len(header)), dtype=np.float64)
+    table[:, 0] = recording.t_s * 1e3
+    table[:, 1:] = recording.data[list(sweeps)].transpose(2, 0, 1).reshape(recording.n_samples, -1)
+    body = io.BytesIO()
+    np.savetxt(body, table, fmt="%.10g", delimiter=",", newline="\n")
+    data = body.getvalue()
+    if not np.all(np.isfinite(table)):  # missing samples as empty fields, as everywhere else
+        data = re.sub(rb"(?<![0-9.eE+-])[+-]?(?:nan|inf)", b"", data)
+    return _write([header]) + data
