@@ -1,0 +1,70 @@
+"""Digest-keyed caches of the heavy work, bounded for a 512 MB dyno.
+
+``st.cache_data`` hashes big arrays from a sample only, so nothing here is keyed on an
+array: every function takes the file's SHA-256 (``sha``) and, where it matters, the
+parameters as JSON text; the bytes come in as ``_data`` (leading underscore: not hashed).
+Return values are pickled by ``st.cache_data``; a parsed 110k-sample recording pickles to
+~1.8 MB in ~1 ms and a ChargeResult to ~1.4 MB, so copies are cheap and every caller gets
+its own (nobody can change a cached object by accident).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from signal_core.analysis import ChargeResult, analyze_sweep
+from signal_core.atf import write_atf
+from signal_core.filters import apply_chain, chain_from_json, power_spectrum
+from signal_core.io import read_recording
+from signal_core.params import AnalysisParams
+from signal_core.recording import Recording
+from signal_core.synthetic import demo_recording
+
+__all__ = ["analysis", "demo_file", "filtered_sweep", "recording", "spectra"]
+
+TTL_S = 3600
+DEMO_NAME = "demo_0001_-20mV.atf"
+
+
+@st.cache_data(max_entries=1, show_spinner="Simulating the demo cell…")
+def demo_file() -> tuple[str, bytes]:
+    """The demo "file": the simulated recording written as ATF bytes, with its name."""
+    return DEMO_NAME, write_atf(demo_recording().recording)
+
+
+@st.cache_data(max_entries=8, ttl=TTL_S, show_spinner=False)
+def recording(sha: str, _data: bytes, name: str) -> Recording:
+    """Parse a file (ATF or ABF) once per digest; raises the reader's typed error."""
+    return read_recording(_data, name=name)
+
+
+@st.cache_data(max_entries=16, ttl=TTL_S, show_spinner=False)
+def filtered_sweep(sha: str, sweep: int, filters_json: str, _data: bytes, name: str) -> np.ndarray:
+    """The current of one sweep after a filter chain (pA); the raw current for an empty chain."""
+    rec = recording(sha, _data, name)
+    chain = chain_from_json(json.loads(filters_json))
+    raw = rec.current(sweep)
+    active = [f for f in chain if f.enabled]
+    return apply_chain(raw, rec.fs_hz, active) if active else np.array(raw)
+
+
+@st.cache_data(max_entries=16, ttl=TTL_S, show_spinner=False)
+def spectra(sha: str, sweep: int, filters_json: str, _data: bytes, name: str):
+    """Welch spectra (Hz, pA^2/Hz) of the raw and the filtered current: ``(f, psd_raw, psd_filtered)``."""
+    rec = recording(sha, _data, name)
+    f, p_raw = power_spectrum(rec.current(sweep), rec.fs_hz)
+    if not any(s.enabled for s in chain_from_json(json.loads(filters_json))):
+        return f, p_raw, None
+    _, p_filt = power_spectrum(filtered_sweep(sha, sweep, filters_json, _data, name), rec.fs_hz)
+    return f, p_raw, p_filt
+
+
+@st.cache_data(max_entries=32, ttl=TTL_S, show_spinner=False)
+def analysis(sha: str, sweep: int, params_json: str, _data: bytes, name: str) -> ChargeResult:
+    """``analyze_sweep`` of one sweep with one recipe; raises AnalysisError / ProtocolError / FilterError."""
+    rec = recording(sha, _data, name)
+    return analyze_sweep(rec, sweep, AnalysisParams.from_json(params_json))
+

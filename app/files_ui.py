@@ -1,0 +1,96 @@
+"""The Load page's parts: demo button, error boxes for bad files, the summary table, removal."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from signal_core.analysis import find_protocol
+from signal_core.params import ParamsError
+from signal_core.protocol import ProtocolError
+
+from . import cache, downloads, state, tables
+from .ui import md_escape
+
+__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo"]
+
+
+def load_demo() -> None:
+    """``on_click`` of the demo button: queue the simulated recording, written as an ATF file."""
+    name, data = cache.demo_file()
+    state.queue(name, data)
+
+
+def file_errors() -> None:
+    """One error box per file that could not be read, with the reader's message and a dismiss button."""
+    for sha, (name, message) in list(state.errors().items()):
+        box, btn = st.columns([12, 1], vertical_alignment="center")
+        box.error(f"**{md_escape(name)}** could not be read: {md_escape(message)}", icon="🚫")
+        btn.button("✕", key=f"btn_dismiss_{sha}", on_click=state.remove, args=(sha,), help="Dismiss")
+
+
+def _rows() -> list[dict]:
+    rows = []
+    params = state.params()
+    for lf in state.files().values():
+        rec = cache.recording(lf.sha256, lf.data, lf.name)
+        prot, err = None, None
+        try:
+            prot = find_protocol(rec, 0, params)
+        except (ProtocolError, ParamsError) as exc:
+            err = str(exc)
+        rows.append(tables.file_summary(rec, lf.size, prot, err))
+    return rows
+
+
+def file_table() -> None:
+    """Summary of every loaded file, its header records, and a remove button per file."""
+    files = state.files()
+    if not files:
+        st.info("No file loaded yet: drop ATF or ABF files above, or load the demo recording.", icon="📂")
+        return
+    st.subheader(f"{len(files)} file(s) loaded")
+    df = pd.DataFrame(_rows())
+    st.dataframe(
+        df, hide_index=True, width="stretch",
+        column_config={
+            "sampling rate (kHz)": st.column_config.NumberColumn(format="%.4g"),
+            "duration (ms)": st.column_config.NumberColumn(format="%.1f"),
+            "size (kB)": st.column_config.NumberColumn(format="%.0f"),
+            "SHA-256": st.column_config.TextColumn(width="small"),
+        },
+    )
+    for lf in list(files.values()):
+        rec = cache.recording(lf.sha256, lf.data, lf.name)
+        name_col, head_col, btn_col = st.columns([4, 4, 1.3], vertical_alignment="top")
+        name_col.text(f"{lf.name}  ·  SHA-256 {lf.sha256[:12]}…")
+        with head_col.expander("Header records"):
+            st.dataframe(tables.header_frame(rec), hide_index=True, width="stretch")
+        btn_col.button("Remove", key=f"btn_remove_{lf.sha256}", on_click=state.remove, args=(lf.sha256,),
+                       icon="🗑️", help="Unload this file", width="stretch")
+
+
+def all_files_downloads() -> None:
+    """Every sweep of every loaded file, analysed with the current recipe, in one workbook or CSV."""
+    files = list(state.files().values())
+    exp = downloads.export_module()
+    if not files or exp is None:
+        return
+    params = state.params()
+
+    def workbook() -> bytes:
+        entries, failures = downloads.batch(files, params)
+        return exp.analysis_workbook(entries, failures=failures)
+
+    def csv() -> bytes:
+        entries, failures = downloads.batch(files, params)
+        return exp.results_csv(entries, failures=failures)
+
+    st.markdown("**All loaded files** (every sweep, the current recipe)")
+    c1, c2, _ = st.columns([1, 1, 2])
+    c1.download_button("Workbook of all files (.xlsx)", data=downloads.logged(workbook, "batch workbook"),
+                       file_name="all_files_analysis.xlsx", mime=downloads.XLSX_MIME, on_click="ignore",
+                       key="dl_all_xlsx", icon="📊")
+    c2.download_button("Results of all files (.csv)", data=downloads.logged(csv, "batch CSV"),
+                       file_name="all_files_results.csv", mime=downloads.CSV_MIME, on_click="ignore",
+                       key="dl_all_csv", icon="📄")

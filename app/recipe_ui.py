@@ -1,0 +1,358 @@
+"""The recipe form (every AnalysisParams field that matters, units in the labels) and the filter chain.
+
+Each widget's key is seeded from the session's recipe when absent (:func:`_seed`), so the
+form shows the recipe again after a page change or a loaded recipe.  The form returns a
+validated :class:`AnalysisParams` and stores it; a value out of range shows the reason
+and keeps the previous recipe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pywt
+import streamlit as st
+
+from signal_core.analysis import find_protocol
+from signal_core.filters import KINDS, FilterError, FilterSpec
+from signal_core.params import CONTROL_SOURCES, TAIL_MODES, AnalysisParams, ParamsError
+from signal_core.protocol import Protocol, ProtocolError, ProtocolTiming
+from signal_core.recording import Recording
+
+from . import state, tables
+from .ui import md_escape, show_error
+
+__all__ = ["HINT", "filter_chain_editor", "recipe_form"]
+
+#: session key of what the last analysis found (windows, levels, tail points) to pre-fill inputs
+HINT = "_hint"
+
+KIND_LABELS = {
+    "butter": "Butterworth low-pass (zero-phase)",
+    "savgol": "Savitzky-Golay smoothing",
+    "wavelet": "Wavelet denoising",
+    "notch": "Notch (interference)",
+}
+SOURCE_LABELS = {"on": "control ON steps", "off": "control OFF returns", "both": "both (ON and OFF)"}
+TAIL_LABELS = {
+    "constant": "constant: mean of a late window",
+    "line": "sloping line fitted to a late window",
+    "manual": "line through two points set by hand",
+    "none": "none",
+}
+_WAVELETS = pywt.wavelist(kind="discrete")
+
+
+def _seed(key: str, value: Any) -> str:
+    """Give the widget ``key`` its value: the one it had (even on another page), else ``value``.
+
+    Re-assigning the kept value through the Session State API before the widget is drawn
+    is what carries it across a page change: Streamlit gives a widget a new identity on
+    another page and would otherwise draw it with its default.
+    """
+    ss = st.session_state
+    ss[key] = ss[key] if key in ss else value
+    return key
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+# ------------------------------------------------------------------ filter chain
+def _filter_inputs(row: dict, kind: str, fs_hz: float) -> dict:
+    rid = row["id"]
+    src = row if row["kind"] == kind else {**state.DEFAULT_FILTERS[kind]}
+    c1, c2 = st.columns(2)
+    if kind == "butter":
+        cutoff = c1.number_input("cutoff (Hz)", min_value=1.0, max_value=fs_hz / 2 * 0.999, step=100.0,
+                                 key=_seed(f"flt_{rid}_cutoff_hz", _f(src.get("cutoff_hz", 2000.0))),
+                                 help="-3 dB frequency of one pass; applied forward and backward (no delay).")
+        order = c2.number_input("order", min_value=1, max_value=12, step=1,
+                                key=_seed(f"flt_{rid}_order", int(src.get("order", 4))))
+        return {"cutoff_hz": cutoff, "order": int(order)}
+    if kind == "savgol":
+        window = c1.number_input("window (samples, odd)", min_value=3, step=2,
+                                 key=_seed(f"flt_{rid}_window", int(src.get("window", 11))),
+                                 help="Length of the local polynomial fit, in samples.")
+        poly = c2.number_input("polynomial order", min_value=0, max_value=10, step=1,
+                               key=_seed(f"flt_{rid}_polyorder", int(src.get("polyorder", 3))))
+        st.caption(f"window = {window / fs_hz * 1e3:.3g} ms at {fs_hz / 1e3:g} kHz")
+        return {"window": int(window), "polyorder": int(poly)}
+    if kind == "wavelet":
+        name = c1.selectbox("wavelet", _WAVELETS, key=_seed(f"flt_{rid}_wavelet", src.get("wavelet", "db4")))
+        level = c2.selectbox("level", ["auto", *range(1, 13)],
+                             key=_seed(f"flt_{rid}_level", src.get("level") or "auto"),
+                             help="Decomposition depth; auto = as deep as the trace allows, at most 6.")
+        thr = st.radio("threshold", ["soft", "hard"], horizontal=True,
+                       key=_seed(f"flt_{rid}_threshold", src.get("threshold", "soft")))
+        return {"wavelet": name, "level": None if level == "auto" else int(level), "threshold": thr}
+    freq = c1.number_input("centre (Hz)", min_value=1.0, max_value=fs_hz / 2 * 0.999, step=10.0,
+                           key=_seed(f"flt_{rid}_freq_hz", _f(src.get("freq_hz", 15625.0))),
+                           help="The sample recording's interference sits at ~15.6 kHz.")
+    q = c2.number_input("Q (centre / bandwidth)", min_value=0.1, step=5.0,
+                        key=_seed(f"flt_{rid}_q", _f(src.get("q", 30.0))))
+    return {"freq_hz": freq, "q": q}
+
+
+def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] | None:
+    """Edit the session's filter chain (add, remove, reorder, switch off); None when a value is invalid."""
+    rows = state.chain_rows()
+    if not rows:
+        st.caption("No filter: the raw current is analysed. A Butterworth low-pass (e.g. 2000 Hz) removes "
+                   "high-frequency interference; the power spectrum shows where it sits.")
+    for pos, row in enumerate(rows):
+        rid = row["id"]
+        with st.container(border=True):
+            kind = st.selectbox(f"Filter {pos + 1}", KINDS, format_func=KIND_LABELS.get,
+                                key=_seed(f"flt_{rid}_kind", row["kind"]))
+            values = _filter_inputs(row, kind, fs_hz)
+            enabled = st.toggle("switched on", key=_seed(f"flt_{rid}_enabled", bool(row.get("enabled", True))),
+                                help="Switch this filter off without losing its settings.")
+            foot = st.columns(3, gap="small")
+            foot[0].button("↑", key=f"btn_up_{rid}", on_click=state.move_filter, args=(rid, -1),
+                           disabled=pos == 0, help="Apply earlier", width="stretch")
+            foot[1].button("↓", key=f"btn_down_{rid}", on_click=state.move_filter, args=(rid, 1),
+                           disabled=pos == len(rows) - 1, help="Apply later", width="stretch")
+            foot[2].button("✕", key=f"btn_rm_{rid}", on_click=state.remove_filter, args=(rid,), help="Remove",
+                           width="stretch")
+        row.clear()
+        row.update({"id": rid, "kind": kind, "enabled": enabled, **values})
+    add = st.columns([3, 2], vertical_alignment="bottom")
+    new_kind = add[0].selectbox("Add a filter", KINDS, format_func=KIND_LABELS.get, key="chain_new_kind")
+    add[1].button("Add", key="btn_add_filter", on_click=state.add_filter, args=(new_kind,), icon="➕",
+                  width="stretch")
+    try:
+        specs = state.filters_from_rows(rows)
+        for k, spec in enumerate(specs, 1):
+            try:
+                spec.validate(fs_hz, n_samples)
+            except FilterError as exc:
+                raise FilterError(f"filter {k}: {exc}") from None
+    except FilterError as exc:
+        show_error(exc, "Filter chain")
+        return None
+    return specs
+
+
+# ------------------------------------------------------------------ recipe form
+def _window(name: str, what: str, current, hint, default_text: str):
+    custom = st.toggle(f"Set the {what} by hand", key=_seed(f"rp_{name}_custom", current is not None))
+    if not custom:
+        st.caption(default_text)
+        return None
+    a0, b0 = current or hint or (0.0, 50.0)
+    c1, c2 = st.columns(2)
+    a = c1.number_input("from (ms after the edge)", min_value=0.0, step=1.0, format="%.2f",
+                        key=_seed(f"rp_{name}_a", round(_f(a0), 3)))
+    b = c2.number_input("to (ms after the edge)", min_value=0.0, step=1.0, format="%.2f",
+                        key=_seed(f"rp_{name}_b", round(_f(b0), 3)))
+    return (a, b)
+
+
+def _manual_side(side: str, pts) -> None:
+    label = side.upper()
+    (t1, i1), (t2, i2) = pts
+    st.markdown(f"**{label}** tail line through two points")
+    c = st.columns(4)
+    spec = (("t1", "t1 (ms)", t1), ("i1", "I1 (pA)", i1), ("t2", "t2 (ms)", t2), ("i2", "I2 (pA)", i2))
+    for col, (suffix, label_text, value) in zip(c, spec):
+        col.number_input(label_text, step=1.0, format="%.2f", key=_seed(f"rp_manual_{side}_{suffix}", round(_f(value), 3)),
+                         on_change=_manual_changed, args=(side,))
+
+
+def _manual_changed(side: str) -> None:
+    ss = st.session_state
+    pts = ((ss[f"rp_manual_{side}_t1"], ss[f"rp_manual_{side}_i1"]),
+           (ss[f"rp_manual_{side}_t2"], ss[f"rp_manual_{side}_i2"]))
+    state.push_manual(side, pts)
+
+
+def _tail_section(p0: AnalysisParams, hint: dict) -> dict:
+    mode = st.radio("Tail baseline removed from the purple curves", TAIL_MODES, format_func=TAIL_LABELS.get,
+                    key=_seed("rp_tail_mode", p0.tail_mode),
+                    help="The level the asymmetric current settles to. A line fitted over a short window "
+                         "extrapolates badly back to the edge: the constant is the safe default.")
+    out: dict = {"tail_mode": mode}
+    if mode in ("constant", "line"):
+        pct = st.slider("Default tail window: last part of the epoch (%)", 5, 100, step=5,
+                        key=_seed("rp_tail_pct", int(round(p0.tail_fraction * 100))))
+        out["tail_fraction"] = pct / 100.0
+        out["tail_on_ms"] = _window("tail_on", "ON tail window", p0.tail_on_ms, hint.get("tail_on"),
+                                    f"ON: the last {pct} % of the epoch.")
+        out["tail_off_ms"] = _window("tail_off", "OFF tail window", p0.tail_off_ms, hint.get("tail_off"),
+                                     f"OFF: the last {pct} % of the epoch.")
+    if mode == "manual":
+        current = state.manual_points()
+        seeds = hint.get("tail_seed", {})
+        for side in ("on", "off"):
+            if current.get(side) is None:
+                state.seed_manual(side, seeds.get(side) or ((0.0, 0.0), (50.0, 0.0)))
+        current = state.manual_points()
+        _manual_side("on", current["on"])
+        _manual_side("off", current["off"])
+        u, r = st.columns(2)
+        u.button("Undo", key="btn_tail_undo", on_click=state.undo, disabled=not state.can_undo(), icon="↩️",
+                 width="stretch")
+        r.button("Redo", key="btn_tail_redo", on_click=state.redo, disabled=not state.can_redo(), icon="↪️",
+                 width="stretch")
+        st.caption("Or box-select a stretch of the tail on the purple plot: the line runs through the "
+                   "curve's mean at both ends of the box.")
+        out["manual_tail_on"] = current["on"]
+        out["manual_tail_off"] = current["off"]
+    return out
+
+
+def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict) -> dict:
+    out: dict = {"v_hold_mV": None, "v_control_mV": None, "v_test_mV": None, "protocol": None}
+    out["edge_threshold_mV"] = st.number_input(
+        "Edge threshold (mV)", min_value=0.1, step=0.5, key=_seed("rp_edge_threshold_mV", p0.edge_threshold_mV),
+        help="A change of the recorded command by more than this is an edge.")
+    if rec.voltage_channel is None:
+        st.info("This file has no voltage channel: give the protocol's timings and levels.", icon="ℹ️")
+        t0 = p0.timing or ProtocolTiming()
+        c1, c2 = st.columns(2)
+        timing = {
+            "t0_ms": c1.number_input("first control step at (ms)", min_value=0.0, step=1.0,
+                                     key=_seed("rp_timing_t0_ms", _f(t0.t0_ms))),
+            "control_ms": c2.number_input("control step (ms)", min_value=0.01, step=1.0,
+                                          key=_seed("rp_timing_control_ms", _f(t0.control_ms))),
+            "control_off_ms": c1.number_input("return after each control (ms)", min_value=0.01, step=1.0,
+                                              key=_seed("rp_timing_control_off_ms", _f(t0.control_off_ms))),
+            "n_control": int(c2.number_input("number of control steps", min_value=1, step=1,
+                                             key=_seed("rp_timing_n_control", int(t0.n_control)))),
+            "test_start_ms": c1.number_input("test pulse at (ms, empty = after the controls)", min_value=0.0,
+                                             step=1.0, value=None,
+                                             key=_seed("rp_timing_test_start_ms", t0.test_start_ms)),
+            "test_ms": c2.number_input("test pulse (ms)", min_value=0.01, step=1.0,
+                                       key=_seed("rp_timing_test_ms", _f(t0.test_ms))),
+            "v_hold_mV": c1.number_input("V0 holding (mV)", step=1.0, key=_seed("rp_timing_v_hold_mV", _f(t0.v_hold_mV))),
+            "v_control_mV": c2.number_input("Vc control (mV)", step=1.0,
+                                            key=_seed("rp_timing_v_control_mV", _f(t0.v_control_mV))),
+            "v_test_mV": c1.number_input("V2 test (mV)", step=1.0, key=_seed("rp_timing_v_test_mV", _f(t0.v_test_mV))),
+        }
+        out["timing"] = ProtocolTiming(**timing)
+    levels = hint.get("levels") or (-80.0, -100.0, -20.0)
+    if st.toggle("Set the levels V0, Vc, V2 by hand", key=_seed("rp_levels_custom", p0.v_hold_mV is not None),
+                 help="Replace the detected levels; the edges stay where they were found."):
+        c = st.columns(3)
+        out["v_hold_mV"] = c[0].number_input("V0 (mV)", step=1.0, format="%.2f",
+                                             key=_seed("rp_v_hold_mV", round(_f(p0.v_hold_mV or levels[0]), 3)))
+        out["v_control_mV"] = c[1].number_input("Vc (mV)", step=1.0, format="%.2f",
+                                                key=_seed("rp_v_control_mV", round(_f(p0.v_control_mV or levels[1]), 3)))
+        out["v_test_mV"] = c[2].number_input("V2 (mV)", step=1.0, format="%.2f",
+                                             key=_seed("rp_v_test_mV", round(_f(p0.v_test_mV or levels[2]), 3)))
+    if st.toggle("Edit the epochs by hand", key=_seed("rp_protocol_custom", p0.protocol is not None),
+                 help="Start, end (ms) and level (mV) of every epoch; the role column is fixed."):
+        out["protocol"] = _epoch_editor(rec, p0, out)
+    return out
+
+
+def _epoch_editor(rec: Recording, p0: AnalysisParams, levels: dict) -> dict | None:
+    """The epoch table; every edit is folded into the kept table (``rp_epoch_base``) at once.
+
+    The editor gets a new key after each edit, so what it shows is always the kept table,
+    also after a page change (an editor's pending edits cannot be carried over).
+    """
+    ss = st.session_state
+    if "rp_epoch_base" not in ss:
+        try:
+            if p0.protocol is not None:
+                prot = Protocol.from_dict(p0.protocol)
+            else:
+                probe = p0.replace(protocol=None, **{k: v for k, v in levels.items() if k.startswith("v_")})
+                prot = find_protocol(rec, state.sweep_index(), probe)
+        except (ProtocolError, ParamsError) as exc:
+            show_error(exc, "Protocol")
+            return p0.protocol
+        ss["rp_epoch_base"] = tables.epoch_frame(prot)
+    ss["epoch_version"] = ss.get("epoch_version", 0)
+    key = f"epoch_editor_{ss['epoch_version']}"
+    st.data_editor(
+        ss["rp_epoch_base"], key=key, hide_index=True, num_rows="fixed", disabled=["epoch"], width="stretch",
+        on_change=_fold_epoch_edits, args=(key,),
+        column_config={
+            "start (ms)": st.column_config.NumberColumn(format="%.3f"),
+            "end (ms)": st.column_config.NumberColumn(format="%.3f"),
+            "level (mV)": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    st.button("Reset the table to the detected epochs", key="btn_epoch_reset", on_click=_reset_epochs)
+    try:
+        return tables.protocol_from_frame(ss["rp_epoch_base"], rec.duration_s * 1e3)
+    except ProtocolError as exc:
+        show_error(exc, "Epoch table")
+        return p0.protocol
+
+
+def _fold_epoch_edits(key: str) -> None:
+    ss = st.session_state
+    edits = (ss.get(key) or {}).get("edited_rows", {})
+    ss["rp_epoch_base"] = tables.apply_edits(ss["rp_epoch_base"], edits)
+    ss["epoch_version"] = ss.get("epoch_version", 0) + 1
+
+
+def _reset_epochs() -> None:
+    st.session_state.pop("rp_epoch_base", None)
+    st.session_state["epoch_version"] = st.session_state.get("epoch_version", 0) + 1
+
+
+def recipe_form(rec: Recording) -> AnalysisParams:
+    """Draw the recipe's widgets and return the recipe they describe (stored in the session)."""
+    p0 = state.params()
+    hint = st.session_state.get(HINT, {})
+    fields: dict = {}
+    with st.expander("Filters (applied first, in this order)", expanded=False, icon="🎚️"):
+        specs = filter_chain_editor(rec.fs_hz, rec.n_samples)
+        fields["filters"] = p0.filters if specs is None else specs
+    with st.expander("Tail baseline", expanded=True, icon="📉"):
+        fields.update(_tail_section(p0, hint))
+    with st.expander("Integration windows", expanded=True, icon="🧮"):
+        fields["integrate_on_ms"] = _window("int_on", "ON integration window", p0.integrate_on_ms,
+                                            hint.get("int_on"), "ON: the whole epoch.")
+        fields["integrate_off_ms"] = _window("int_off", "OFF integration window", p0.integrate_off_ms,
+                                             hint.get("int_off"), "OFF: the whole epoch.")
+    with st.expander("Baselines, guards and controls", expanded=False, icon="📏"):
+        c1, c2 = st.columns(2)
+        fields["baseline_ms"] = c1.number_input(
+            "Pre-edge baseline (ms)", min_value=0.01, step=0.5, key=_seed("rp_baseline_ms", p0.baseline_ms),
+            help="Each response's zero is the mean current over this window just before its edge.")
+        fields["guard_ms"] = c2.number_input(
+            "Guard at edges (ms)", min_value=0.0, step=0.1, key=_seed("rp_guard_ms", p0.guard_ms),
+            help="Every window keeps this gap from an edge; it grows with the filters' own spread.")
+        fields["control_on_source"] = c1.selectbox(
+            "Control for the test ON", CONTROL_SOURCES, format_func=SOURCE_LABELS.get,
+            key=_seed("rp_control_on_source", p0.control_on_source))
+        fields["control_off_source"] = c2.selectbox(
+            "Control for the test OFF", CONTROL_SOURCES, format_func=SOURCE_LABELS.get,
+            key=_seed("rp_control_off_source", p0.control_off_source))
+    with st.expander("Capacitive transient", expanded=False, icon="⚡"):
+        c1, c2 = st.columns(2)
+        fields["fit_start_ms"] = c1.number_input(
+            "Fit starts after the edge (ms)", min_value=0.0, step=0.1, format="%.2f",
+            key=_seed("rp_fit_start_ms", p0.fit_start_ms),
+            help="The exponential is fitted from here (or after the guard, if later).")
+        fields["steady_ms"] = c2.number_input(
+            "Steady current: last (ms) of the step", min_value=0.01, step=1.0,
+            key=_seed("rp_steady_ms", p0.steady_ms))
+    with st.expander("Protocol: epochs and levels", expanded=False, icon="🧭"):
+        fields.update(_protocol_section(rec, p0, hint))
+    with st.expander("Cell and display", expanded=False, icon="🔬"):
+        c1, c2 = st.columns(2)
+        fields["area_um2"] = c1.number_input(
+            "Membrane area (µm²)", min_value=0.0, step=100.0, value=None, placeholder="not given",
+            key=_seed("rp_area_um2", p0.area_um2), help="For the specific capacitance in µF/cm².") or None
+        fields["temperature_C"] = c2.number_input(
+            "Temperature (°C)", step=1.0, key=_seed("rp_temperature_C", p0.temperature_C),
+            help="For the effective valence z = (RT/F)/k of a Q(V) fit.")
+        fields["decimate_ms"] = c1.number_input(
+            "Decimated (orange) curve: ms per point", min_value=0.01, step=0.1, format="%.2f",
+            key=_seed("rp_decimate_ms", p0.decimate_ms),
+            help="Low-pass then one point per block (the old tool used 0.5 ms).")
+    try:
+        p = p0.replace(**fields)
+    except (ParamsError, ProtocolError, FilterError) as exc:
+        st.error(f"This parameter set is not valid, the previous one is kept: {md_escape(exc)}", icon="🚫")
+        return p0
+    state.set_params(p)
+    return p

@@ -1,0 +1,280 @@
+"""Widgets every page shares: sidebar, file intake, errors, result cards, flags, downloads.
+
+User-provided text (file names, header records, reader messages quoting a file's line) is
+shown as plain text: through :func:`md_escape` where Streamlit renders Markdown, or in
+``st.text`` / ``st.code`` / ``st.dataframe``; never with ``unsafe_allow_html``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import streamlit as st
+
+from signal_core.analysis import AnalysisError, ChargeResult
+from signal_core.filters import FilterError
+from signal_core.io import RecordingFormatError
+from signal_core.params import AnalysisParams, ParamsError
+from signal_core.protocol import ProtocolError
+from signal_core.recording import Recording, RecordingError
+
+from . import cache, downloads, state
+from .meta import APP_VERSION
+
+__all__ = [
+    "USER_ERRORS",
+    "active_analysis",
+    "download_row",
+    "flags",
+    "guard",
+    "ingest_pending",
+    "md_escape",
+    "need_active_file",
+    "recipe_upload",
+    "result_cards",
+    "show_error",
+    "sidebar",
+]
+
+logger = logging.getLogger("signal_analyzer.app")
+
+#: errors a user can cause (a bad file, a parameter out of range): their message is shown as is
+USER_ERRORS = (AnalysisError, ProtocolError, FilterError, ParamsError, RecordingError, *RecordingFormatError)
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
+
+
+def md_escape(text: object) -> str:
+    """Escape Markdown (and Streamlit's ``:directive[...]``) so untrusted text shows literally."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# ------------------------------------------------------------------ errors
+def show_error(exc: BaseException, what: str) -> None:
+    """A short message on the page; unexpected errors are logged with their traceback, never shown."""
+    if isinstance(exc, USER_ERRORS):
+        st.error(f"{what}: {md_escape(exc)}", icon="🚫")
+    else:
+        logger.error("%s failed", what, exc_info=exc)
+        st.error(f"{what} failed unexpectedly. The details were written to the server log; "
+                 "please report them with the file's SHA-256 and the recipe.", icon="🚫")
+
+
+@contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Show any error raised inside as :func:`show_error` does (Streamlit's reruns pass through)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the page's safety net: show_error logs the unexpected ones
+        show_error(exc, what)
+
+
+# ------------------------------------------------------------------ files
+def ingest_pending() -> None:
+    """Read the files queued by the uploader or the demo button; progress for several or large ones."""
+    pending = state.take_pending()
+    if not pending:
+        return
+    n = len(pending)
+    big = n > 1 or sum(lf.size for lf in pending) > 5_000_000
+    box = st.status(f"Reading {n} file(s)…", expanded=True) if big else nullcontext()
+    with box as status:
+        bar = st.progress(0.0) if big else None
+        ok = 0
+        for k, lf in enumerate(pending, 1):
+            try:
+                cache.recording(lf.sha256, lf.data, lf.name)
+            except (*RecordingFormatError, RecordingError) as exc:
+                state.reject(lf, str(exc))
+            except Exception:
+                logger.exception("reading %r (sha256 %s) failed unexpectedly", lf.name, lf.sha256)
+                state.reject(lf, "the file could not be read because of an unexpected error "
+                                 "(written to the server log)")
+            else:
+                state.accept(lf)
+                ok += 1
+            if bar is not None:
+                bar.progress(k / n, text=f"{k} of {n}: {md_escape(lf.name)}")
+        if status is not None:
+            status.update(label=f"Read {ok} of {n} file(s)", state="complete" if ok == n else "error",
+                          expanded=ok != n)
+
+
+def active_recording() -> tuple[state.LoadedFile, Recording] | None:
+    lf = state.active()
+    if lf is None:
+        return None
+    return lf, cache.recording(lf.sha256, lf.data, lf.name)
+
+
+def sidebar() -> None:
+    """Active file, sweep (1-based) and a short note, on every page."""
+    with st.sidebar:
+        st.markdown("### ⚡ Signal Analyzer")
+        files = state.files()
+        if not files:
+            st.caption("No recording loaded yet: open **Load** to upload files or try the demo.")
+        else:
+            shas = list(files)
+            # re-assign so the choice survives a page change (see recipe_ui._seed)
+            ss = st.session_state
+            ss[state.ACTIVE] = ss[state.ACTIVE] if ss.get(state.ACTIVE) in files else shas[-1]
+            st.selectbox("Active file", shas, key=state.ACTIVE, format_func=lambda s: files[s].name)
+            ar = active_recording()
+            if ar is not None:
+                rec = ar[1]
+                sweep = int(ss.get(state.SWEEP, 1) or 1)
+                ss[state.SWEEP] = sweep if 1 <= sweep <= rec.n_sweeps else 1
+                st.number_input(f"Sweep (1 to {rec.n_sweeps})", min_value=1, max_value=rec.n_sweeps, step=1,
+                                key=state.SWEEP, disabled=rec.n_sweeps == 1)
+                st.caption(f"{len(files)} file(s) loaded · {rec.n_sweeps} sweep(s) · "
+                           f"{rec.fs_hz / 1e3:g} kHz · {rec.duration_s * 1e3:.1f} ms per sweep")
+        n_bad = len(state.errors())
+        if n_bad:
+            st.caption(f"⚠️ {n_bad} file(s) could not be read: see **Load**.")
+        st.caption(f"Signal Analyzer {APP_VERSION}")
+
+
+def need_active_file() -> tuple[state.LoadedFile, Recording]:
+    """The active file and its recording, or a pointer to the Load page and stop."""
+    ar = active_recording()
+    if ar is None:
+        st.info("No recording loaded yet. Upload ATF/ABF files or load the demo recording first.", icon="📂")
+        st.page_link("pages/1_load.py", label="Go to Load", icon="📂")
+        st.stop()
+    return ar
+
+
+def active_analysis(params: AnalysisParams | None = None, *, show: bool = True) -> ChargeResult | None:
+    """The analysis of the active file and sweep with the recipe; errors shown (``show``) and None."""
+    lf = state.active()
+    if lf is None:
+        return None
+    params = state.params() if params is None else params
+    try:
+        return cache.analysis(lf.sha256, state.sweep_index(), params.to_json(indent=None), lf.data, lf.name)
+    except Exception as exc:  # noqa: BLE001 - user errors are shown, the others logged with traceback
+        if show:
+            show_error(exc, "Analysis")
+        elif not isinstance(exc, USER_ERRORS):
+            logger.error("analysis failed", exc_info=exc)
+        return None
+
+
+# ------------------------------------------------------------------ results
+#: (label, attribute, unit, help)
+CARDS = (
+    ("Q_on", "q_on_pC", "pC", "Charge moved at the test pulse ON: integral of the purple ON curve."),
+    ("Q_off", "q_off_pC", "pC", "Charge at the return OFF: integral of the purple OFF curve (about -Q_on)."),
+    ("Q_off/Q_on", "q_off_over_on", "", "-1 for pure gating charge; flagged outside -0.8 to -1.2."),
+    ("C_lin", "c_lin_nF", "nF", "Integral of the control transient above its steady current / the control step."),
+    ("C_m", "c_m_nF", "nF", "tau (R_s + R_m) / (R_s R_m); tau / R_s when R_m cannot be estimated."),
+    ("R_s", "r_s_MOhm", "MOhm", "Series resistance: control step / transient extrapolated to the edge."),
+    ("R_m", "r_m_MOhm", "MOhm", "Membrane resistance: step / steady current, less R_s."),
+    ("tau", "tau_ms", "ms", "Time constant of the exponential fitted to the control transient."),
+    ("Q_on/C_m", "q_on_per_c_m_nC_per_uF", "nC/µF", "Charge normalised by the membrane capacitance."),
+)
+
+
+def fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
+    """A number with ``digits`` significant digits and its unit; "—" for a missing value."""
+    if value is None or value != value:
+        return "—"
+    text = f"{value:.{digits}g}".replace("-", "−")
+    return f"{text} {unit}".strip()
+
+
+def result_cards(result: ChargeResult) -> None:
+    """The numbers of one analysis as metric cards (units in the value, help on hover)."""
+    flagged = {f.code for f in result.flags}
+    cols = st.columns(5) + st.columns(5)
+    for col, (label, attr, unit, help_text) in zip(cols, CARDS):
+        value = getattr(result, attr)
+        extra = ""
+        if value is None and "passive_model" in flagged:
+            extra = " Not estimated: see the flag 'passive_model' below."
+        col.metric(f"{label} ({unit})" if unit else label, fmt(value), help=help_text + extra, border=True)
+    corr = result.c_lin_corrected_nF
+    p = result.protocol
+    cols[9].metric("C_lin corrected (nF)", fmt(corr), border=True,
+                   help="C_lin × (1 + R_s/R_m)²: should agree with C_m when the passive model holds." + (
+                       "" if corr is not None else " Not available without R_m."))
+    st.caption(
+        f"V0 {fmt(p.v_hold_mV, 'mV')} · Vc {fmt(p.v_control_mV, 'mV')} · V2 {fmt(p.v_test_mV, 'mV')} · "
+        f"test step {'+' if p.test_step_mV > 0 else ''}{fmt(p.test_step_mV, 'mV')} · I0 {fmt(result.i0_pA, 'pA')} · "
+        f"I_ss {fmt(result.i_ss_pA, 'pA')} · guard {fmt(result.guard_ms, 'ms', 3)} · "
+        f"protocol from the {p.source} · sweep {result.sweep + 1}"
+    )
+    on = [f.label() for f in result.params.filters if f.enabled]
+    st.caption("Filters: " + ("; ".join(on) if on else "none (raw current)"))
+
+
+def flags(result: ChargeResult) -> None:
+    """The quality flags in plain language (warnings yellow, remarks blue)."""
+    if not result.flags:
+        st.success("No quality flag raised for this sweep.", icon="✅")
+    for f in result.flags:
+        text = f"{md_escape(f.message)} (flag `{f.code}`)"
+        if f.severity == "warning":
+            st.warning(text, icon="⚠️")
+        else:
+            st.info(text, icon="ℹ️")
+
+
+def download_row(result: ChargeResult | None, *, key: str, params: AnalysisParams | None = None) -> None:
+    """Workbook, results CSV, curves CSV and recipe JSON of the active analysis, built on click."""
+    params = state.params() if params is None else params
+    lf = state.active()
+    exp = downloads.export_module()
+    cols = st.columns(4)
+    if result is not None and lf is not None and exp is not None:
+        stem = f"{downloads.safe_stem(lf.name)}_sweep{result.sweep + 1}"
+        one = [downloads.entry(lf.name, lf.sha256, lf.size, result)]
+        cols[0].download_button(
+            "Workbook (.xlsx)", data=downloads.logged(lambda: exp.analysis_workbook(one), "workbook"),
+            file_name=f"{stem}_analysis.xlsx", mime=downloads.XLSX_MIME, on_click="ignore", key=f"{key}_xlsx",
+            icon="📊", help="Results, parameters, curves and native charts of this analysis.")
+        cols[1].download_button(
+            "Results (.csv)", data=downloads.logged(lambda: exp.results_csv(one), "results CSV"),
+            file_name=f"{stem}_results.csv", mime=downloads.CSV_MIME, on_click="ignore", key=f"{key}_csv",
+            icon="📄", help="The numbers of this analysis, units in the headers.")
+        cols[2].download_button(
+            "Curves (.csv)", data=downloads.logged(lambda: exp.curves_csv(one), "curves CSV"),
+            file_name=f"{stem}_curves.csv", mime=downloads.CSV_MIME, on_click="ignore", key=f"{key}_curves",
+            icon="📈", help="Purple, magenta, dark blue and orange curves, time in ms.")
+    elif exp is None:
+        cols[0].caption("Excel and CSV export are not installed in this version.")
+    else:
+        cols[0].caption("No analysis to download yet.")
+    recipe = (lambda: exp.recipe_json(params)) if exp is not None else (lambda: params.to_json().encode("utf-8"))
+    cols[3].download_button(
+        "Recipe (.json)", data=downloads.logged(recipe, "recipe"), file_name="recipe.json",
+        mime=downloads.JSON_MIME, on_click="ignore", key=f"{key}_recipe", icon="🧾",
+        help="Every parameter of the analysis: load it back to reproduce the numbers.")
+
+
+def _on_recipe_upload() -> None:
+    up = st.session_state.get("recipe_upload")
+    if up is None:
+        return
+    try:
+        p = AnalysisParams.from_json(up.getvalue())
+    except (ParamsError, ProtocolError, FilterError, TypeError) as exc:
+        st.session_state["recipe_error"] = f"{up.name}: {exc}"
+        return
+    st.session_state.pop("recipe_error", None)
+    state.set_params(p, reset_widgets=True)
+    st.session_state["recipe_loaded"] = up.name
+
+
+def recipe_upload() -> None:
+    """Load a recipe JSON (from a download or the CLI) back into every widget."""
+    st.file_uploader("Load a recipe (.json)", type=["json"], key="recipe_upload", on_change=_on_recipe_upload,
+                     help="A recipe saved with 'Recipe (.json)' sets every parameter at once.")
+    if "recipe_error" in st.session_state:
+        st.error(f"The recipe was not loaded: {md_escape(st.session_state['recipe_error'])}", icon="🚫")
+    elif "recipe_loaded" in st.session_state:
+        st.success(f"Recipe loaded from {md_escape(st.session_state.pop('recipe_loaded'))}.", icon="✅")
