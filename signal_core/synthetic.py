@@ -121,6 +121,12 @@ class SyntheticRecording:
     tone_pA_rms: float = 0.0
     extra: dict = field(default_factory=dict)
 
+    def to_atf_bytes(self) -> bytes:
+        """The recording as a Clampfit-style ATF file (what the demo button "uploads")."""
+        from .atf_writer import write_atf
+
+        return write_atf(self.recording)
+
 
 def _command(protocol: Protocol, t_s: np.ndarray) -> np.ndarray:
     v = np.full(t_s.shape, protocol.v_hold_mV, dtype=np.float64)

@@ -83,3 +83,13 @@ def test_demo_looks_like_the_lab_sample():
     i = rec.current(0)[:1500]
     assert np.std(i) == pytest.approx(1200.0, rel=0.1)
     assert rec.name.endswith(".atf")
+
+
+def test_synthetic_recording_round_trips_through_atf_bytes():
+    from signal_core.atf import read_atf
+
+    sim = simulate(v_tests_mV=(-20.0, 0.0), noise_pA=3.0, seed=9, duration_ms=600.0)
+    rec = read_atf(sim.to_atf_bytes(), name="sim.atf")
+    assert rec.data.shape == sim.recording.data.shape
+    np.testing.assert_allclose(rec.data, sim.recording.data, rtol=1e-6, atol=1e-3)
+    assert rec.fs_hz == sim.recording.fs_hz and rec.current_channel == 0 and rec.voltage_channel == 1
