@@ -2,11 +2,16 @@
 
 import streamlit as st
 
-from app import nav, state, ui
+from app import history, nav, state, ui
 
 st.set_page_config(page_title="Signal Analyzer", page_icon="⚡", layout="wide")
 state.init()
+if not history.unlocked():  # APP_PASSWORD set and not typed yet: only the password form
+    st.stop()
+workspace = history.workspace()  # ?ws=<key> in the URL
 page = st.navigation(nav.pages())
+history.open_from_link(workspace)  # ?analysis=<id>: load it and switch to Analyse
 ui.ingest_pending()
+history.show_flash()
 ui.sidebar()
 page.run()

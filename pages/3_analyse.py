@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import analyse_ui, figures, recipe_ui, state, ui
+from app import analyse_ui, figures, history, recipe_ui, state, ui
 
 st.title("📈 Analyse")
 lf, rec = ui.need_active_file()
@@ -23,6 +23,7 @@ with numbers:
         ui.result_cards(result)
         with st.expander(f"Quality flags ({len(result.flags)})", expanded=bool(result.flags)):
             ui.flags(result)
+    history.save_panel(lf, result)
 
 with right:
     if result is not None:

@@ -11,6 +11,12 @@ SAMPLE_ATF = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99e"
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory, monkeypatch):
+    """Keep every test's SQLite history out of the project's ./data (tests may still set their own)."""
+    monkeypatch.setenv("SIGNAL_ANALYZER_DATA_DIR", str(tmp_path_factory.getbasetemp() / "app-data"))
+
+
 @pytest.fixture(scope="session")
 def sample_path() -> Path:
     if not SAMPLE_ATF.exists():
