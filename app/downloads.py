@@ -7,7 +7,6 @@ with the traceback and re-raised; the page never shows a traceback.
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import re
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from signal_core import export
 from signal_core.analysis import ChargeResult, analyze_recording
 from signal_core.io import RecordingFormatError, read_recording
 from signal_core.params import AnalysisParams
@@ -26,7 +26,6 @@ __all__ = [
     "XLSX_MIME",
     "batch",
     "entry",
-    "export_module",
     "logged",
     "safe_stem",
     "trace_csv",
@@ -37,14 +36,6 @@ CSV_MIME = "text/csv"
 JSON_MIME = "application/json"
 
 logger = logging.getLogger(__name__)
-
-
-def export_module():
-    """``signal_core.export`` when it is installed, else None (the buttons say so)."""
-    try:
-        return importlib.import_module("signal_core.export")
-    except ImportError:
-        return None
 
 
 def safe_stem(name: str, default: str = "recording") -> str:
@@ -69,7 +60,7 @@ def logged(build: Callable[[], bytes], what: str) -> Callable[[], bytes]:
 
 def entry(name: str, sha256: str, size: int, result: ChargeResult):
     """The export's ``ExportEntry`` for one analysed sweep."""
-    return export_module().ExportEntry(file_name=name, sha256=sha256, size_bytes=size, result=result)
+    return export.ExportEntry(file_name=name, sha256=sha256, size_bytes=size, result=result)
 
 
 def batch(files: Iterable, params: AnalysisParams) -> tuple[list, list]:
@@ -86,7 +77,7 @@ def batch(files: Iterable, params: AnalysisParams) -> tuple[list, list]:
         except (*RecordingFormatError, RecordingError) as exc:
             failures.append((lf.name, None, str(exc)))  # the whole file
             continue
-        got, failed = export_module().split_outcomes(lf.name, lf.sha256, lf.size, analyze_recording(rec, params))
+        got, failed = export.split_outcomes(lf.name, lf.sha256, lf.size, analyze_recording(rec, params))
         entries += got
         failures += failed
     return entries, failures

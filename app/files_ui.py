@@ -73,8 +73,8 @@ def file_table() -> None:
 def all_files_downloads() -> None:
     """Every sweep of every loaded file, analysed with the current recipe, in one workbook or CSV."""
     files = list(state.files().values())
-    exp = downloads.export_module()
-    if not files or exp is None:
+    exp = downloads.export
+    if not files:
         return
     params = state.params()
 

@@ -166,7 +166,7 @@ def export_workbook(store: Store, key: str, ids: Sequence[int]) -> bytes:
     Analyses that cannot be redone are listed as failures in the workbook.  Uses no Streamlit
     element: it runs when the download button is clicked.
     """
-    exp = downloads.export_module()
+    exp = downloads.export
     entries, failures = [], []
     for saved in store.get_analyses(key, ids):
         sweep = history.sweep_of(saved)
@@ -198,15 +198,11 @@ def actions(store: Store, key: str, picked: Sequence[AnalysisSummary]) -> None:
                                   width="stretch", help="Load the recording, recipe and sweep of one analysis.")
     cols[1].button(f"Delete selected ({len(ids)})", key="btn_hist_delete", icon="🗑️", disabled=not ids,
                    on_click=_ask_delete, args=(ids,), width="stretch")
-    exp = downloads.export_module()
-    if exp is None:
-        cols[2].caption("Excel export is not installed in this version.")
-    else:
-        cols[2].download_button(
-            f"Export selected (.xlsx, {len(ids)})", data=_builder(store, key, ids), disabled=not ids,
-            file_name="history_export.xlsx", mime=downloads.XLSX_MIME, on_click="ignore", key="dl_hist_xlsx",
-            icon="📊", width="stretch",
-            help="One workbook of the selected analyses, each redone from its stored recording and recipe.")
+    cols[2].download_button(
+        f"Export selected (.xlsx, {len(ids)})", data=_builder(store, key, ids), disabled=not ids,
+        file_name="history_export.xlsx", mime=downloads.XLSX_MIME, on_click="ignore", key="dl_hist_xlsx",
+        icon="📊", width="stretch",
+        help="One workbook of the selected analyses, each redone from its stored recording and recipe.")
     if open_clicked and len(picked) == 1:
         try:
             history.reopen(store, key, picked[0].id)

@@ -228,9 +228,9 @@ def download_row(result: ChargeResult | None, *, key: str, params: AnalysisParam
     """Workbook, results CSV, curves CSV and recipe JSON of the active analysis, built on click."""
     params = state.params() if params is None else params
     lf = state.active()
-    exp = downloads.export_module()
-    cols = st.columns(4)
-    if result is not None and lf is not None and exp is not None:
+    exp = downloads.export
+    cols = st.columns(2)
+    if result is not None and lf is not None:
         stem = f"{downloads.safe_stem(lf.name)}_sweep{result.sweep + 1}"
         one = [downloads.entry(lf.name, lf.sha256, lf.size, result)]
         cols[0].download_button(
@@ -241,16 +241,14 @@ def download_row(result: ChargeResult | None, *, key: str, params: AnalysisParam
             "Results (.csv)", data=downloads.logged(lambda: exp.results_csv(one), "results CSV"),
             file_name=f"{stem}_results.csv", mime=downloads.CSV_MIME, on_click="ignore", key=f"{key}_csv",
             icon="📄", help="The numbers of this analysis, units in the headers.")
-        cols[2].download_button(
+        cols[0].download_button(
             "Curves (.csv)", data=downloads.logged(lambda: exp.curves_csv(one), "curves CSV"),
             file_name=f"{stem}_curves.csv", mime=downloads.CSV_MIME, on_click="ignore", key=f"{key}_curves",
             icon="📈", help="Purple, magenta, dark blue and orange curves, time in ms.")
-    elif exp is None:
-        cols[0].caption("Excel and CSV export are not installed in this version.")
     else:
         cols[0].caption("No analysis to download yet.")
-    recipe = (lambda: exp.recipe_json(params)) if exp is not None else (lambda: params.to_json().encode("utf-8"))
-    cols[3].download_button(
+    recipe = lambda: exp.recipe_json(params)  # noqa: E731
+    cols[1].download_button(
         "Recipe (.json)", data=downloads.logged(recipe, "recipe"), file_name="recipe.json",
         mime=downloads.JSON_MIME, on_click="ignore", key=f"{key}_recipe", icon="🧾",
         help="Every parameter of the analysis: load it back to reproduce the numbers.")

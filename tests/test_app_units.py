@@ -248,9 +248,7 @@ def test_safe_stem():
 
 
 def test_batch_workbook_of_all_files(sample_bytes):
-    exp = downloads.export_module()
-    if exp is None:
-        pytest.skip("signal_core.export is not there yet")
+    exp = downloads.export
     import io
 
     import openpyxl
