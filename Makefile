@@ -11,3 +11,6 @@ test:
 bench:
 	python3 bench/bench_readers.py
 	python3 bench/bench_analysis.py
+	python3 bench/bench_export.py
+	python3 bench/bench_sets.py
+	python3 bench/bench_app.py

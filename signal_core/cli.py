@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .batch import analyze_file, clean_json
+from .batch import analyze_file
 from .filters import FilterError, FilterSpec
-from .fitting import FitError
 from .params import AnalysisParams, ParamsError
 from .protocol import ProtocolError, ProtocolTiming
-from .qv import fit_qv
+from .qv import QvFit
+from .sets import SchedulerError, analyze_files, fit_points, qv_points, qv_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2
 
@@ -50,6 +50,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tail", choices=("constant", "line", "none"),
                    help="tail correction of the asymmetric current (default constant: mean of the last 20%% removed)")
     p.add_argument("--area-um2", type=float, metavar="UM2", help="membrane area in um^2, for the specific capacitance")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="analyse the files in N parallel processes (default 1); results keep the input order")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the per-file analyses to a running Dask distributed scheduler, e.g. "
+                   "tcp://10.0.0.5:8786 (needs pip install 'dask[distributed]'; the workers must see the files "
+                   "under the same paths); same numbers as a local run")
     p.add_argument("--fs-hz", type=float, metavar="HZ",
                    help="sampling rate in Hz, for ATF files without a time column")
     p.add_argument("--out", metavar="FILE",
@@ -164,13 +170,19 @@ def _wants_export(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "out", None) or getattr(args, "curves_csv", None))
 
 
-def _analyze_all(args: argparse.Namespace, params: AnalysisParams, export: list | None = None) -> list[dict]:
-    """Rows of every file; with ``export`` (a list) also the export entries and failures, appended as pairs."""
-    rows: list[dict] = []
-    for f in args.files:
-        rec, outcomes, file_rows = analyze_file(f, params, fs_hz=args.fs_hz)
-        rows.extend(file_rows)
-        if export is not None:
+def _analyze_all(args: argparse.Namespace, params: AnalysisParams, export: list | None = None,
+                 *, v_test_from_name: bool = False) -> list[list[dict]]:
+    """Rows of every file, in input order (in parallel with --workers / --scheduler).
+
+    With ``export`` (a list) the export entries and failures of each file are appended as pairs;
+    the workbook needs the full results (curves), which stay in this process, so each file is
+    then analysed here as well.
+    """
+    rows = analyze_files(args.files, params, workers=args.workers, scheduler=args.scheduler, fs_hz=args.fs_hz,
+                         v_test_from_name=v_test_from_name)
+    if export is not None:
+        for f in args.files:
+            rec, outcomes, file_rows = analyze_file(f, params, fs_hz=args.fs_hz)
             export.append(_export_items(f, rec, outcomes, file_rows))
     return rows
 
@@ -217,7 +229,7 @@ def _write_exports(args: argparse.Namespace, export: list, *, fit=None) -> int:
 
 def cmd_analyze(args: argparse.Namespace, params: AnalysisParams) -> int:
     export: list | None = [] if _wants_export(args) else None
-    rows = _analyze_all(args, params, export)
+    rows = [r for file_rows in _analyze_all(args, params, export) for r in file_rows]
     if args.json:
         print(json.dumps(rows, indent=2, allow_nan=False))
     else:
@@ -229,38 +241,26 @@ def cmd_analyze(args: argparse.Namespace, params: AnalysisParams) -> int:
 
 def cmd_qv(args: argparse.Namespace, params: AnalysisParams) -> int:
     export: list | None = [] if _wants_export(args) else None
-    rows = _analyze_all(args, params, export)
-    fit = None
-    errors = [{"file": r["file"], "sweep": r["sweep"], "error": r["error"]} for r in rows if r["error"]]
-    points = [{"file": r["file"], "sweep": r["sweep"], "v_test_mV": r["v_test_mV"], "q_on_pC": r["q_on_pC"]}
-              for r in rows if not r["error"] and r["q_on_pC"] is not None]
-    out: dict = {"points": points}
-    keys = ("q_max_pC", "v_half_mV", "k_mV", "z", "q_max_pC_se", "v_half_mV_se", "k_mV_se", "z_se", "r_squared")
-    try:
-        fit = fit_qv([p["v_test_mV"] for p in points], [p["q_on_pC"] for p in points],
-                     with_offset=args.with_offset, temperature_C=params.temperature_C)
-        out.update({k: getattr(fit, k) for k in keys})
-        if args.with_offset:
-            out["offset_pC"] = fit.offset_pC
-    except FitError as exc:
-        out.update(dict.fromkeys(keys))
-        errors.append({"file": None, "sweep": None, "error": f"Boltzmann fit: {exc}"})
-    out["errors"] = errors
-    out = clean_json(out)  # type: ignore[assignment]
+    per_file = _analyze_all(args, params, export, v_test_from_name=True)
+    points = qv_points(per_file)
+    fit = fit_points(points, with_offset=args.with_offset, temperature_C=params.temperature_C)
+    out = qv_summary(per_file, fit, points=points)
+    errors = out["errors"]
     if args.json:
         print(json.dumps(out, indent=2, allow_nan=False))
     else:
-        print(format_table(rows))
+        print(format_table([r for file_rows in per_file for r in file_rows]))
         print()
         if out["v_half_mV"] is not None:
-            print(f"Boltzmann fit of Q_on over {len(points)} points (R^2 {out['r_squared']:.4f}):")
+            print(f"Boltzmann fit of Q_on over {len(out['points'])} points (R^2 {out['r_squared']:.4f}):")
             for label, k, unit in (("Q_max", "q_max_pC", "pC"), ("V_half", "v_half_mV", "mV"),
                                    ("k", "k_mV", "mV"), ("z", "z", "")):
                 print(f"  {label:7s} {out[k]:10.3f} +/- {out[k + '_se']:.3f} {unit}")
         for e in errors:
             if e["file"] is None:
                 print(f"ERROR {e['error']}")
-    if export is not None and _write_exports(args, export, fit=fit) != EXIT_OK:
+    fitted = fit if isinstance(fit, QvFit) else None
+    if export is not None and _write_exports(args, export, fit=fitted) != EXIT_OK:
         return EXIT_USAGE
     return EXIT_FAILURES if errors else EXIT_OK
 
@@ -279,6 +279,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out and Path(args.out).suffix.lower() not in OUT_SUFFIXES:
         print(f"error: --out {args.out}: the file must end in .xlsx (workbook) or .csv", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "analyze":
-        return cmd_analyze(args, params)
-    return cmd_qv(args, params)
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "analyze":
+            return cmd_analyze(args, params)
+        return cmd_qv(args, params)
+    except SchedulerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -150,3 +150,33 @@ def test_help_documents_every_option_with_units():
         assert unit in para, (opt, para)
     assert "butter:CUTOFF_HZ" in text and "notch:FREQ_HZ" in text and "savgol:WINDOW" in text
     assert run("qv", "--help").returncode == 0
+
+
+def test_parallel_workers_give_identical_numbers_in_input_order(qv_set, tmp_path):
+    junk = tmp_path / "junk.atf"
+    junk.write_bytes(b"not an ATF file")
+    files = [*map(str, qv_set[:5]), str(junk), *map(str, qv_set[5:])]
+    one = run("analyze", *files, "--json")
+    two = run("analyze", *files, "--json", "--workers", "2")
+    assert one.returncode == two.returncode == 2
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    assert [Path(r["file"]).name for r in json.loads(two.stdout)] == [Path(f).name for f in files]
+    q1 = run("qv", *files, "--json")
+    q2 = run("qv", *files, "--json", "--workers", "2")
+    assert json.loads(q1.stdout) == json.loads(q2.stdout)
+
+
+def test_qv_writes_the_set_workbook(qv_set, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "set.xlsx"
+    proc = run("qv", *map(str, qv_set), "--out", str(out), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    wb = openpyxl.load_workbook(out)
+    assert "0001" in wb.sheetnames and len(wb.sheetnames) == len(qv_set) + 1
+
+
+def test_unreachable_scheduler_is_a_clear_error(sample_path):
+    proc = run("analyze", str(sample_path), "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode == 1
+    assert "scheduler" in proc.stderr.lower() and "Traceback" not in proc.stderr
