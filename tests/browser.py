@@ -1,7 +1,6 @@
 """Real-browser fixtures: Playwright driving Debian's Chromium (never `playwright install`).
 
-Import the fixtures into a test module with
-``from tests.browser import app_server, browser, page, wait_idle  # noqa: F401``.
+tests/conftest.py registers the fixtures once for the session; test modules use them by name.
 Screenshots go to ``test-artifacts/`` (git-ignored), kept as CI artifacts.
 """
 

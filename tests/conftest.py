@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures shared by several modules are registered here, once: imported into each test
+# module they would be separate fixtures, each starting its own server (two sync Playwright
+# instances in one thread fail outright).
+from tests.browser import app_server, browser, page  # noqa: F401
+from tests.pg_server import pg_server, pg_url  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ATF = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99e"

@@ -15,9 +15,8 @@ Binaries: ``$PG_BIN`` if set, else the newest ``/usr/lib/postgresql/*/bin`` (Deb
 else ``initdb`` / ``pg_ctl`` on ``PATH``.  Missing binaries make the PostgreSQL tests
 FAIL when ``$CI`` is set and skip (with the reason) otherwise.
 
-Use from a test module::
-
-    from tests.pg_server import pg_server, pg_url  # noqa: F401
+tests/conftest.py registers ``pg_server`` and ``pg_url`` once for the session; test modules
+use them by name.
 """
 
 from __future__ import annotations

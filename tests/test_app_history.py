@@ -18,7 +18,6 @@ from signal_core.analysis import analyze_sweep
 from signal_core.io import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.store import Store
-from tests.pg_server import pg_server  # noqa: F401
 
 SAMPLE = "202304_0521.atf"
 CLOSED_PORT_URL = "postgresql+psycopg://u:p@127.0.0.1:1/db"

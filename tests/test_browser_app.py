@@ -21,7 +21,7 @@ from signal_core.analysis import analyze_sweep
 from signal_core.atf import read_atf, write_atf
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import demo_recording
-from tests.browser import app_server, browser, page, screenshot, wait_idle  # noqa: F401
+from tests.browser import screenshot, wait_idle
 
 SAMPLE = SAMPLE_ATF.name
 DEMO = "demo_0001_-20mV.atf"

@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 
 from signal_core.store import Store
-from tests.browser import app_server, browser, page, screenshot, wait_idle  # noqa: F401
+from tests.browser import screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 

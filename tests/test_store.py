@@ -26,7 +26,7 @@ from signal_core.store import (
 )
 from signal_core.store.engine import make_engine
 from signal_core.store.schema import analyses, metadata, recordings, workspaces
-from tests.pg_server import PgServer, PgUnavailable, _free_port, pg_server  # noqa: F401
+from tests.pg_server import PgServer, PgUnavailable, _free_port
 
 HEAD = "0002"
 
