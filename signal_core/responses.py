@@ -53,41 +53,40 @@ class SweepIndex:
         return self.i[a:b] - base
 
 
+def _ms_slice(window_ms: tuple[float, float], length: int, fs: float, what: str) -> slice:
+    """Samples of a window given in ms from the edge; AnalysisError when it misses the curve."""
+    a = int(round(window_ms[0] * 1e-3 * fs))
+    b = int(round(window_ms[1] * 1e-3 * fs)) + 1
+    if a >= length - 1 or b - a < 2:
+        raise AnalysisError(
+            f"the {what} {window_ms[0]:g}-{window_ms[1]:g} ms lies outside the "
+            f"0-{(length - 1) / fs * 1e3:.2f} ms the asymmetric current lasts"
+        )
+    return slice(a, min(b, length))
+
+
+def _span_ms(sl: slice, fs: float) -> tuple[float, float]:
+    return sl.start / fs * 1e3, (sl.stop - 1) / fs * 1e3
+
+
 def tail_window(
     window_ms: tuple[float, float] | None, length: int, fs: float, fraction: float, label: str
 ) -> tuple[slice, tuple[float, float]]:
-    dur_ms = length / fs * 1e3
+    """The tail window as samples and as (start, end) ms; default the last ``fraction`` of the curve."""
     if window_ms is None:
         a = int(np.floor(length * (1.0 - fraction)))
         sl = slice(min(a, length - 2), length)
     else:
-        a = int(round(window_ms[0] * 1e-3 * fs))
-        b = int(round(window_ms[1] * 1e-3 * fs)) + 1
-        if a >= length - 1 or b - a < 2:
-            raise AnalysisError(
-                f"the {label} tail window {window_ms[0]:g}-{window_ms[1]:g} ms lies outside the "
-                f"{dur_ms:.2f} ms the asymmetric current lasts"
-            )
-        sl = slice(a, min(b, length))
-    return sl, (sl.start / fs * 1e3, (sl.stop - 1) / fs * 1e3)
+        sl = _ms_slice(window_ms, length, fs, f"{label} tail window")
+    return sl, _span_ms(sl, fs)
 
 
 def integration_window(
     window_ms: tuple[float, float] | None, length: int, fs: float, label: str
 ) -> tuple[slice, tuple[float, float]]:
-    if window_ms is None:
-        sl = slice(0, length)
-    else:
-        a = int(round(window_ms[0] * 1e-3 * fs))
-        b = int(round(window_ms[1] * 1e-3 * fs)) + 1
-        dur_ms = (length - 1) / fs * 1e3
-        if a >= length - 1 or b - a < 2:
-            raise AnalysisError(
-                f"the {label} integration window {window_ms[0]:g}-{window_ms[1]:g} ms lies outside "
-                f"the 0-{dur_ms:.2f} ms the asymmetric current lasts"
-            )
-        sl = slice(a, min(b, length))
-    return sl, (sl.start / fs * 1e3, (sl.stop - 1) / fs * 1e3)
+    """The integration window as samples and as (start, end) ms; default the whole curve."""
+    sl = slice(0, length) if window_ms is None else _ms_slice(window_ms, length, fs, f"{label} integration window")
+    return sl, _span_ms(sl, fs)
 
 
 def trapezoid_pC(y_pA: np.ndarray, fs: float) -> float:
@@ -154,7 +153,13 @@ def tail_baseline(
             ))
     else:  # manual two-point line
         (t1, y1), (t2, y2) = points  # type: ignore[misc]
-        base = y1 + (y2 - y1) * (t_ms - t1) / (t2 - t1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            base = y1 + (y2 - y1) * (t_ms - t1) / (t2 - t1)
+        if not np.isfinite(base).all():
+            raise AnalysisError(
+                f"the hand-drawn {label} tail line through ({t1:g} ms, {y1:g} pA) and ({t2:g} ms, {y2:g} pA) is "
+                "too steep: it runs off to infinity within the epoch"
+            )
     return base, win_ms, sl
 
 
