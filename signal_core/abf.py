@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signal_core.limits import RecordingTooLargeError, check_recording_values
 from signal_core.recording import Recording, RecordingError, canonical_unit, classify_unit, sha256_hex
 
 __all__ = ["COMMAND_CHANNEL", "AbfFormatError", "read_abf"]
@@ -49,9 +50,20 @@ def _sampling_rate(abf) -> float:
 
 
 def _open(path: str):
+    """The header only: pyABF loads the samples on the first ``setSweep``, after :func:`_check_size`."""
     import pyabf  # local: only ABF uploads pay its import time
 
-    return pyabf.ABF(path)
+    return pyabf.ABF(path, loadData=False)
+
+
+def _check_size(abf) -> None:
+    """Refuse, from the header's counts, a recording larger than the memory budget (before loading it)."""
+    sweeps, channels, points = int(abf.sweepCount), int(abf.channelCount), int(abf.sweepPointCount)
+    if sweeps < 1 or channels < 1 or points < 1:
+        raise AbfFormatError(f"the ABF header describes {sweeps} sweep(s) of {channels} channel(s) with "
+                             f"{points} sample(s) each: there is nothing to read")
+    check_recording_values(sweeps * (channels + 1) * points,  # + 1: the command channel that may be added
+                           f"{sweeps:,} sweeps x {channels:,} channels x {points:,} samples, from the ABF header")
 
 
 def _collect(abf) -> tuple[np.ndarray, list[str], list[str], int | None, int | None]:
@@ -147,6 +159,8 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
     ------
     AbfFormatError
         Empty file, wrong first bytes, or anything pyABF cannot read.
+    RecordingTooLargeError
+        The header's sweeps x channels x samples exceed the memory budget (:mod:`signal_core.limits`).
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data, path = bytes(source), None
@@ -167,12 +181,13 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
                 handle.write(data)
                 tmp = handle.name
         abf = _open(tmp or str(path))
+        _check_size(abf)
         values, names, units, current, voltage = _collect(abf)
         fs = _sampling_rate(abf)
         starts = [float(s) for s in getattr(abf, "sweepTimesSec", [])]
         version = _version(abf)
         header = _header(abf)
-    except AbfFormatError:
+    except (AbfFormatError, RecordingTooLargeError):
         raise
     except Exception as exc:  # pyABF raises bare Exception, struct.error, IndexError...
         raise AbfFormatError(f"not a readable ABF file: it starts like one ({data[:4]!r}) but its header or "

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .filters import apply_chain, chain_settle_s, decimate, decimated_time
+from .filters import FilterError, apply_chain, chain_settle_s, decimate, decimated_time
 from .fitting import FitResult
 from .flags import AnalysisError, Flag
 from .params import AnalysisParams
@@ -168,7 +168,17 @@ class SweepFailure:
     error: str
 
 
+#: a current beyond +/- this (pA), 1 A, is not a membrane current (a wrong unit or a damaged file); refusing
+#: it keeps every sum and square of the analysis far from overflowing
+MAX_ABS_CURRENT_PA = 1e12
+
+
 # ---------------------------------------------------------------------------- helpers
+def _current_too_large(peak_pA: float) -> str:
+    return (f"the current reaches {peak_pA:.3g} pA, beyond +/-{MAX_ABS_CURRENT_PA:g} pA: not a membrane current "
+            "(a wrong unit in the file, or damaged data)")
+
+
 def _ro(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
     a.setflags(write=False)
@@ -238,6 +248,8 @@ def analyze_sweep(
     ------
     AnalysisError, ProtocolError
         With a message that says what in the data or the parameters prevents the analysis.
+    FilterError
+        The filter chain does not fit this recording (e.g. a cutoff above its Nyquist frequency).
     """
     params = params or AnalysisParams()
     if not 0 <= sweep < rec.n_sweeps:
@@ -249,6 +261,9 @@ def analyze_sweep(
         spec.validate(fs)
     if current_pA is None:
         raw = rec.current(sweep)
+        peak = float(np.max(np.abs(raw)))
+        if not peak <= MAX_ABS_CURRENT_PA:
+            raise AnalysisError(_current_too_large(peak))
         i = apply_chain(raw, fs, params.filters) if params.filters else raw
     else:
         i = np.asarray(current_pA, dtype=np.float64)
@@ -329,6 +344,15 @@ def analyze_sweep(
     for note in prot.notes:
         flags.append(Flag("protocol_note", "info", f"Protocol: {note}."))
 
+    numbers = {"Q_on": q_on, "Q_off": q_off, "C_lin": pas["c_lin"], "C_m": c_m, "R_s": pas["r_s"], "tau": pas["tau"],
+               "I0": pas["i0"], "I_ss": pas["i_ss"], "Q_on/C_m": q_per_c}
+    bad = [k for k, v in numbers.items() if not np.isfinite(v)]
+    if bad or (c_spec is not None and not np.isfinite(c_spec)):
+        raise AnalysisError(
+            f"the analysis gives numbers out of range ({', '.join(bad) or 'the specific capacitance'} not finite): "
+            "the current is too small or too large for these parameters"
+        )
+
     t_on_ms = np.arange(len_on) / fs * 1e3
     t_off_ms = np.arange(len_off) / fs * 1e3
     factor = max(1, int(round(params.decimate_ms * 1e-3 * fs)))
@@ -387,15 +411,33 @@ def analyze_sweep(
 def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> list[ChargeResult | SweepFailure]:
     """Analyse every sweep; a sweep that fails becomes a :class:`SweepFailure`, the others go on.
 
-    The filter chain runs once over all sweeps.  Errors that are not about the
-    data (bugs) are not caught.
+    The filter chain runs once over all sweeps; when it does not fit the recording
+    (a :class:`FilterError`, e.g. a cutoff above this file's Nyquist frequency) every
+    sweep fails with that message, so a batch of files goes on with the next one.
+    Errors that are not about the data (bugs) are not caught.
     """
     params = params or AnalysisParams()
-    for spec in params.filters:
-        spec.validate(rec.fs_hz)
-    cur = filtered_current(rec, params)
+    if rec.current_channel is None:
+        message = "the recording has no current channel (no column in pA, nA or A)"
+        return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]
+    peaks = np.max(np.abs(rec.data[:, rec.current_channel, :]), axis=1)
+    usable = [k for k in range(rec.n_sweeps) if peaks[k] <= MAX_ABS_CURRENT_PA]
+    cur: dict[int, np.ndarray] = {}
+    if usable:
+        try:
+            for spec in params.filters:
+                spec.validate(rec.fs_hz, rec.n_samples)
+            i = rec.data[usable, rec.current_channel, :]
+            cur = dict(zip(usable, apply_chain(i, rec.fs_hz, params.filters) if params.filters else i,
+                           strict=True))
+        except FilterError as exc:
+            message = f"the filter chain does not fit this recording: {exc}"
+            return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]
     out: list[ChargeResult | SweepFailure] = []
     for k in range(rec.n_sweeps):
+        if k not in cur:
+            out.append(SweepFailure(k, rec.name, _current_too_large(float(peaks[k]))))
+            continue
         try:
             out.append(analyze_sweep(rec, k, params, current_pA=cur[k]))
         except (AnalysisError, ProtocolError) as exc:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from signal_core.atf_writer import write_atf
+from signal_core.limits import check_recording_values, estimate_rows
 from signal_core.recording import Recording, canonical_unit, classify_unit, sha256_hex
 
 __all__ = ["FILE_FORMAT", "AtfFormatError", "read_atf", "write_atf"]
@@ -57,6 +58,9 @@ _NOT_FINITE_WORDS = {"nan", "-nan", "+nan", "inf", "-inf", "+inf", "infinity", "
 _C_SPACE = " \t\n\v\f\r"  # what the C parser skips around a number
 _SEP_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon"}
 _HASH_IN_THREAD_BYTES = 1 << 20
+_SIZE_SAMPLE_BYTES = 1 << 16  # bytes at each end of the data section that measure a row's length
+_PRECHECK_PATH_BYTES = 8 << 20  # files on disk larger than this are size-checked before being read
+_PRECHECK_HEAD_BYTES = 1 << 20
 
 
 @dataclass
@@ -105,7 +109,34 @@ def _load(source: bytes | str | os.PathLike, name: str | None) -> tuple[bytes, s
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), name or ""
     path = Path(os.fspath(source))
+    size = path.stat().st_size
+    if size > _PRECHECK_PATH_BYTES:  # a big file: check the memory budget on its ends before reading it all
+        with path.open("rb") as handle:
+            first = handle.read(_PRECHECK_HEAD_BYTES)
+            handle.seek(max(0, size - _SIZE_SAMPLE_BYTES))
+            last = handle.read()
+        _precheck(first, last, size)
     return path.read_bytes(), path.name if name is None else name
+
+
+def _precheck(first: bytes, last: bytes, size: int) -> None:
+    """The memory budget of a file known by its first and last bytes (a header that cannot be read: no check)."""
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return  # UTF-16: checked once decoded
+    start = 3 if first.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        head = _parse_head(first, start)
+    except AtfFormatError:
+        return  # the full read names the problem
+    _check_budget(head.m, first[head.body_start: head.body_start + _SIZE_SAMPLE_BYTES], last,
+                  size - head.body_start)
+
+
+def _check_budget(m: int, first_rows: bytes, last_rows: bytes, body_bytes: int) -> None:
+    """Refuse (RecordingTooLargeError) a data section whose float64 values would exceed the budget."""
+    rows = estimate_rows(first_rows, last_rows, body_bytes)
+    check_recording_values(rows * m, f"about {rows:,} rows x {m:,} columns, estimated from the header "
+                                     "and the length of the first and last rows")
 
 
 def _decode(raw: bytes) -> str:
@@ -139,6 +170,13 @@ def _split_title(title: str) -> tuple[str, str]:
     if match:
         return match.group(1).strip(), match.group(2).strip()
     return title.strip(), ""
+
+
+def _positive_number(value: object) -> bool:
+    try:
+        return math.isfinite(float(value)) and float(value) > 0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------- header
@@ -175,6 +213,9 @@ def _parse_head(data: bytes, start: int) -> _Head:
         if raw is None:
             raise _err(line_no, f"the file ends after {k - 1} header records but line 2 promises "
                                 f"{head.n_records}")
+        if pos == len(data) and not data.endswith((b"\n", b"\r")):
+            raise _err(line_no, f"the file ends inside header record {k} of {head.n_records} (no line end after "
+                                "it): it looks truncated (cut off while being written or copied)")
         _parse_record(head, _decode(raw), line_no, k)
 
     raw, pos = _next_line(data, pos)
@@ -470,6 +511,9 @@ def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,
     ------
     AtfFormatError
         Whenever the file cannot be read without guessing; the message names the line.
+    RecordingTooLargeError
+        The parsed recording would exceed the memory budget (:mod:`signal_core.limits`),
+        estimated from the header before the data are parsed.
     """
     data, name = _load(source, name)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -490,6 +534,14 @@ def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # old Mac line ends (CR only)
 
     head = _parse_head(data, start)
+    if not data[:head.body_end].rstrip(b" \t").endswith((b"\n", b"\r")):
+        last = head.first_data_line + data.count(b"\n", head.body_start, head.body_end)
+        raise _err(last, "the file ends inside this row (no line end after it): it looks truncated (cut off "
+                         "while being written or copied), so its last value may be cut short; if the row is "
+                         "complete, end the file with a line end")
+    _check_budget(head.m, data[head.body_start: min(head.body_end, head.body_start + _SIZE_SAMPLE_BYTES)],
+                  data[max(head.body_start, head.body_end - _SIZE_SAMPLE_BYTES): head.body_end],
+                  head.body_end - head.body_start)
     units = [_split_title(t)[1] for t in head.titles]
     time_cols = [c for c, u in enumerate(units) if canonical_unit(u)[0] == "s"]
     for c, title in enumerate(head.titles):
@@ -509,8 +561,9 @@ def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,
     if not time_cols and fs_hz is None:
         raise _err(head.title_line, "the file has no time column ('Time (s)'), so its sampling rate is unknown: "
                                     "give the sampling rate (fs_hz)")
-    if not time_cols and not (fs_hz is not None and math.isfinite(fs_hz) and fs_hz > 0):
-        raise ValueError(f"fs_hz must be a positive number of Hz, got {fs_hz!r}")
+    if not time_cols and not _positive_number(fs_hz):
+        raise _err(head.title_line, "the file has no time column ('Time (s)') and the sampling rate given "
+                                    f"({fs_hz!r}) is not a positive number of Hz")
     sweeps, names = _layout(head, data_cols, segment)
     if segment is not None and any(len({c // (segment + 1) for c in s}) > 1 for s in sweeps):
         raise _err(head.title_line, "a sweep's columns are spread over several time columns")

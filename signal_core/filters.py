@@ -53,6 +53,9 @@ WAVELET_AUTO_MAX_LEVEL = 6
 #: Butterworth order of the anti-alias low-pass used by :func:`decimate` (-60 dB at the new Nyquist)
 ANTIALIAS_ORDER = 8
 _MAX_BUTTER_ORDER = 12
+# a Butterworth or notch filter may spread an edge over at most this many trace lengths (or samples)
+_MAX_SETTLE_TRACES = 10
+_MAX_SETTLE_SAMPLES = 100_000
 
 # fields each kind uses (besides kind and enabled)
 _RELEVANT = {
@@ -292,8 +295,11 @@ class FilterSpec:
         Raises
         ------
         FilterError
-            Cutoff or notch frequency not below the Nyquist frequency fs/2, Savitzky-Golay
-            window longer than the trace, wavelet level too deep for the trace.
+            Cutoff or notch frequency (or the notch's bandwidth, frequency / Q) not below the
+            Nyquist frequency fs/2; with ``n_samples`` also: Savitzky-Golay window longer than
+            the trace, wavelet level too deep for it, a Butterworth or notch filter so narrow
+            that it spreads an edge over more than ten trace lengths, a notch below one cycle
+            per trace.
         """
         fs = _real(fs_hz, "sampling rate (Hz)")
         if fs <= 0:
@@ -308,9 +314,30 @@ class FilterSpec:
             raise FilterError(
                 f"notch frequency {_fmt(self.freq_hz)} Hz must be below the Nyquist frequency {_fmt(nyq)} Hz"
             )
+        if self.kind == "notch" and self.freq_hz / self.q >= nyq:
+            # scipy's iirnotch puts its poles outside the unit circle then: the filter blows up
+            raise FilterError(
+                f"notch bandwidth {_fmt(self.freq_hz / self.q)} Hz (frequency / Q) must be below the Nyquist "
+                f"frequency {_fmt(nyq)} Hz: raise Q above {_fmt(self.freq_hz / nyq)}"
+            )
         if self.kind == "savgol" and (self.window % 2 == 0 or self.polyorder >= self.window):
             raise FilterError("Savitzky-Golay window must be odd and larger than polyorder")
         if n_samples is not None:
+            if self.kind in ("butter", "notch") and self.enabled \
+                    and self.settle_s(fs) * fs > max(_MAX_SETTLE_TRACES * n_samples, _MAX_SETTLE_SAMPLES):
+                # the zero-phase padding is as long as the settling: bounded, so memory is too
+                what = (f"Butterworth cutoff {_fmt(self.cutoff_hz)} Hz is" if self.kind == "butter"
+                        else f"notch at {_fmt(self.freq_hz)} Hz with Q {_fmt(self.q)} is")
+                raise FilterError(
+                    f"{what} far too low for a {n_samples}-sample trace: the filter spreads an edge over "
+                    f"{_fmt(self.settle_s(fs))} s, more than {_MAX_SETTLE_TRACES} times the whole trace "
+                    f"({_fmt(n_samples / fs)} s)"
+                )
+            if self.kind == "notch" and self.enabled and self.freq_hz * n_samples < fs:
+                raise FilterError(
+                    f"notch frequency {_fmt(self.freq_hz)} Hz is below one cycle per trace ({_fmt(fs / n_samples)} Hz "
+                    f"for {n_samples} samples): there is no interference at that frequency to remove"
+                )
             if self.kind == "savgol" and self.window > n_samples:
                 raise FilterError(
                     f"Savitzky-Golay window ({self.window} samples) is longer than the trace ({n_samples} samples)"
@@ -333,7 +360,8 @@ class FilterSpec:
         self.validate(fs_hz)
         fs = float(fs_hz)
         if self.kind == "butter":
-            return _butter_settle_s(self.order, self.cutoff_hz / fs) / self.cutoff_hz
+            # a Python float: a subnormal cutoff gives inf (refused by validate), not a numpy overflow warning
+            return float(_butter_settle_s(self.order, self.cutoff_hz / fs)) / self.cutoff_hz
         if self.kind == "savgol":
             return (self.window // 2) / fs
         if self.kind == "wavelet":
@@ -448,7 +476,7 @@ def butter_lowpass(x, fs_hz: float, cutoff_hz: float, order: int = 4, *, axis: i
     """
     spec = FilterSpec("butter", cutoff_hz=cutoff_hz, order=order)
     a = _as_signal(x, axis)
-    spec.validate(fs_hz)
+    spec.validate(fs_hz, a.shape[-1])
     sos = signal.butter(spec.order, spec.cutoff_hz, fs=fs_hz, output="sos")
     settle = int(math.ceil(spec.settle_s(fs_hz) * fs_hz))
     y = _zero_phase(a, lambda v: signal.sosfiltfilt(sos, v, axis=-1, padtype=None), settle, 2 * settle + 16)
@@ -475,8 +503,11 @@ def notch(x, fs_hz: float, freq_hz: float, q: float = 30.0, *, axis: int = -1) -
     """
     spec = FilterSpec("notch", freq_hz=freq_hz, q=q)
     a = _as_signal(x, axis)
-    spec.validate(fs_hz)
+    spec.validate(fs_hz, a.shape[-1])
     b, den = signal.iirnotch(spec.freq_hz, spec.q, fs=fs_hz)
+    if not (np.all(np.isfinite(den)) and np.max(np.abs(np.roots(den))) < 1.0):
+        raise FilterError(f"the notch at {_fmt(spec.freq_hz)} Hz with Q {_fmt(spec.q)} is numerically unstable at "
+                          f"{_fmt(fs_hz)} Hz sampling: raise Q or the frequency")
     settle = int(math.ceil(spec.settle_s(fs_hz) * fs_hz))
     mean_len = max(settle, int(round(10 * fs_hz / spec.freq_hz)))
     y = _zero_phase(a, lambda v: signal.filtfilt(b, den, v, axis=-1, padtype=None), mean_len, 3 * settle + 16)

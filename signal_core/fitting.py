@@ -308,8 +308,8 @@ def fit_exponential(t, y, *, tau0: float | None = None) -> FitResult:
         )
     if tau <= tau_lo * 1.001:
         raise FitError(f"{what}: the decay is faster than the sampling ({tau:g} < sample spacing {dt_min:g})")
-    with np.errstate(over="ignore"):
-        amplitude = amp_s * math.exp(min(t0 / tau, 800.0))
+    # math.exp overflows (an OverflowError, not inf) above 709.78: beyond 700 the amplitude is out of range anyway
+    amplitude = amp_s * math.exp(t0 / tau) if t0 / tau <= 700.0 else math.inf
     if not math.isfinite(amplitude):
         raise FitError(
             f"{what}: the amplitude at t = 0 is out of range; measure times from the edge (t0 = {t0:g})"

@@ -1,7 +1,9 @@
 """One entry point for every recording file: ATF text or ABF binary.
 
 Callers catch ``RecordingFormatError`` (a tuple usable in ``except``) to show the
-reader's message, which names the problem (and for ATF the line).
+reader's message, which names the problem (and for ATF the line).  Size limits
+(:mod:`signal_core.limits`) are part of it: bytes over the 50 MB upload limit and
+recordings over the memory budget raise :class:`RecordingTooLargeError`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from pathlib import Path
 
 from signal_core.abf import AbfFormatError, read_abf
 from signal_core.atf import AtfFormatError, read_atf
+from signal_core.limits import MAX_UPLOAD_BYTES, RecordingTooLargeError, check_upload_size
 from signal_core.recording import Recording
 
-__all__ = ["RecordingFormatError", "detect_format", "read_recording"]
+__all__ = ["MAX_UPLOAD_BYTES", "RecordingFormatError", "RecordingTooLargeError", "detect_format",
+           "read_recording"]
 
-RecordingFormatError = (AtfFormatError, AbfFormatError)
+RecordingFormatError = (AtfFormatError, AbfFormatError, RecordingTooLargeError)
 
 _ABF_SUFFIXES = {".abf"}
 
@@ -56,10 +60,13 @@ def read_recording(source: bytes | str | os.PathLike, *, name: str | None = None
 
     Raises
     ------
-    AtfFormatError, AbfFormatError
-        Catch both with ``except RecordingFormatError``.
+    AtfFormatError, AbfFormatError, RecordingTooLargeError
+        Catch them all with ``except RecordingFormatError``.  Bytes (an upload) larger than
+        :data:`MAX_UPLOAD_BYTES` are refused before anything else; a recording whose parsed
+        size would exceed the memory budget is refused before it is parsed.
     """
     if isinstance(source, bytes | bytearray | memoryview):
+        check_upload_size(len(source) if not isinstance(source, memoryview) else source.nbytes, name or "")
         data = bytes(source)
         kind = detect_format(data[:64], name or "")
         if kind == "abf":

@@ -8,15 +8,22 @@ levels mV, areas um^2.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .filters import FilterSpec
-from .protocol import Protocol, ProtocolTiming
+from .protocol import MAX_LEVEL_MV, MIN_STEP_MV, Protocol, ProtocolTiming
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 
 RECIPE_VERSION = 1
+#: the two points of a hand-drawn tail line must be at least this far apart (ms): 1 us, a sample at 1 MHz
+MIN_POINT_GAP_MS = 1e-3
+#: ... and their currents within +/- this (pA): 1 mA, far beyond any whole-cell current
+MAX_POINT_PA = 1e9
+#: membrane areas outside this range (um^2) are refused: a 30 nm patch to a square metre
+AREA_RANGE_UM2 = (1e-3, 1e12)
 CONTROL_SOURCES = ("on", "off", "both")
 TAIL_MODES = ("constant", "line", "manual", "none")
 
@@ -29,13 +36,27 @@ Window = tuple[float, float]
 TwoPoints = tuple[tuple[float, float], tuple[float, float]]
 
 
+def _number(value: Any, label: str) -> float:
+    """A finite float, or a ParamsError naming the parameter (strings, None, NaN and infinities are refused)."""
+    if isinstance(value, str | bytes) or value is None:
+        raise ParamsError(f"{label} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ParamsError(f"{label} must be a number, got {value!r}") from exc
+    if not math.isfinite(number):
+        raise ParamsError(f"{label} must be a finite number, got {value!r}")
+    return number
+
+
 def _window(value: Any, label: str) -> Window | None:
     if value is None:
         return None
     try:
-        a, b = (float(x) for x in value)
+        a, b = value
     except (TypeError, ValueError) as exc:
         raise ParamsError(f"{label} must be two numbers (start, end) in ms, got {value!r}") from exc
+    a, b = _number(a, f"{label} start"), _number(b, f"{label} end")
     if not b > a:
         raise ParamsError(f"{label} must end after it starts: {a:g} to {b:g} ms")
     if a < 0:
@@ -47,11 +68,15 @@ def _points(value: Any, label: str) -> TwoPoints | None:
     if value is None:
         return None
     try:
-        (t1, y1), (t2, y2) = ((float(p[0]), float(p[1])) for p in value)
-    except (TypeError, ValueError, IndexError) as exc:
+        (t1, y1), (t2, y2) = value
+    except (TypeError, ValueError) as exc:
         raise ParamsError(f"{label} must be two points (t_ms, I_pA), got {value!r}") from exc
-    if t1 == t2:
-        raise ParamsError(f"{label}: the two points must be at different times (both at {t1:g} ms)")
+    t1, y1, t2, y2 = (_number(v, f"{label} point") for v in (t1, y1, t2, y2))
+    if max(abs(y1), abs(y2)) > MAX_POINT_PA:
+        raise ParamsError(f"{label}: the currents must lie within +/-{MAX_POINT_PA:g} pA, got {y1:g} and {y2:g} pA")
+    if abs(t2 - t1) < MIN_POINT_GAP_MS:
+        raise ParamsError(f"{label}: the two points must be at least {MIN_POINT_GAP_MS:g} ms apart "
+                          f"(they are at {t1:g} and {t2:g} ms)")
     return ((t1, y1), (t2, y2))
 
 
@@ -132,17 +157,35 @@ class AnalysisParams:
         set_ = object.__setattr__
         set_(self, "filters", tuple(f if isinstance(f, FilterSpec) else FilterSpec.from_dict(f) for f in self.filters))
         for name in ("baseline_ms", "steady_ms", "decimate_ms", "edge_threshold_mV"):
-            value = float(getattr(self, name))
+            value = _number(getattr(self, name), name)
             if not value > 0:
                 raise ParamsError(f"{name} must be positive, got {value:g}")
             set_(self, name, value)
         for name in ("guard_ms", "fit_start_ms"):
-            value = float(getattr(self, name))
+            value = _number(getattr(self, name), name)
             if not value >= 0:
                 raise ParamsError(f"{name} cannot be negative, got {value:g}")
             set_(self, name, value)
-        if not 0 < self.tail_fraction <= 1:
-            raise ParamsError(f"tail_fraction must be in (0, 1], got {self.tail_fraction:g}")
+        fraction = _number(self.tail_fraction, "tail_fraction")
+        if not 0 < fraction <= 1:
+            raise ParamsError(f"tail_fraction must be in (0, 1], got {fraction:g}")
+        set_(self, "tail_fraction", fraction)
+        for name in ("v_hold_mV", "v_control_mV", "v_test_mV"):
+            if getattr(self, name) is not None:
+                value = _number(getattr(self, name), name)
+                if abs(value) > MAX_LEVEL_MV:
+                    raise ParamsError(f"{name} must lie within +/-{MAX_LEVEL_MV:g} mV, got {value:g}")
+                set_(self, name, value)
+        for name, which in (("v_control_mV", "control level"), ("v_test_mV", "test level")):
+            value = getattr(self, name)
+            if self.v_hold_mV is not None and value is not None and abs(value - self.v_hold_mV) < MIN_STEP_MV:
+                raise ParamsError(
+                    f"the {which} equals the holding level ({self.v_hold_mV:g} mV): that step has zero amplitude"
+                )
+        temperature = _number(self.temperature_C, "temperature_C")
+        if not temperature > -273.15:
+            raise ParamsError(f"temperature_C must be above absolute zero (-273.15 C), got {temperature:g}")
+        set_(self, "temperature_C", temperature)
         for name in ("control_on_source", "control_off_source"):
             if getattr(self, name) not in CONTROL_SOURCES:
                 raise ParamsError(f"{name} must be one of {', '.join(CONTROL_SOURCES)}, got {getattr(self, name)!r}")
@@ -154,11 +197,21 @@ class AnalysisParams:
             set_(self, name, _points(getattr(self, name), name))
         if self.tail_mode == "manual" and (self.manual_tail_on is None or self.manual_tail_off is None):
             raise ParamsError("tail_mode 'manual' needs two points for both the ON and the OFF tail")
-        if self.area_um2 is not None and not float(self.area_um2) > 0:
-            raise ParamsError(f"the membrane area must be positive (um^2), got {self.area_um2}")
+        if self.area_um2 is not None:
+            area = _number(self.area_um2, "the membrane area (um^2)")
+            if not area > 0:
+                raise ParamsError(f"the membrane area must be positive (um^2), got {self.area_um2}")
+            if not AREA_RANGE_UM2[0] <= area <= AREA_RANGE_UM2[1]:
+                raise ParamsError(f"the membrane area must be {AREA_RANGE_UM2[0]:g} to {AREA_RANGE_UM2[1]:g} um^2, "
+                                  f"got {area:g}")
+            set_(self, "area_um2", area)
         if isinstance(self.timing, dict):
             set_(self, "timing", ProtocolTiming.from_dict(self.timing))
+        if self.timing is not None and not isinstance(self.timing, ProtocolTiming):
+            raise ParamsError(f"timing must be protocol timings (a JSON object), got {self.timing!r}")
         if self.protocol is not None:
+            if not isinstance(self.protocol, dict):
+                raise ParamsError(f"protocol must be a protocol table (a JSON object), got {self.protocol!r}")
             Protocol.from_dict(self.protocol)  # validates; raises ProtocolError
 
     # ------------------------------------------------------------------ JSON

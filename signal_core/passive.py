@@ -16,7 +16,10 @@ from .params import AnalysisParams
 from .protocol import Protocol
 from .responses import trapezoid_pC
 
-__all__ = ["passive_parameters"]
+__all__ = ["MIN_C_M_NF", "passive_parameters"]
+
+#: a membrane capacitance below this (nF), 1 fF, is not a cell's: refused instead of reported
+MIN_C_M_NF = 1e-6
 
 
 def passive_parameters(
@@ -74,6 +77,11 @@ def passive_parameters(
         ))
         r_in = r_m = None
         c_m = tau / r_s
+    if not (np.isfinite(c_m) and c_m >= MIN_C_M_NF):
+        raise AnalysisError(
+            f"C_m comes out at {c_m:.3g} nF, below {MIN_C_M_NF * 1e6:g} fF: the capacitive transient "
+            f"(I0 {i0:.3g} pA for a {dv:+.1f} mV step) is too small to be a cell's"
+        )
     dt_ms = 1e3 / fs
     peak = float(np.max(np.abs(mean_on[:start + 1] - i_ss)))
     left = abs(float(mean_on[start]) - i_ss)

@@ -9,6 +9,7 @@ Times are stored in seconds and shown in ms; levels are in mV.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
@@ -26,6 +27,16 @@ __all__ = [
     "protocol_from_timing",
     "v2_from_filename",
 ]
+
+
+#: most control steps a protocol described by timings may have
+MAX_CONTROLS = 1000
+#: command levels beyond +/- this (mV) are not a voltage clamp: refused, so no product can overflow
+MAX_LEVEL_MV = 10_000.0
+#: a recorded voltage beyond +/- this (mV) is refused before edges are searched in it
+MAX_ABS_VOLTAGE_MV = 1e6
+#: a step smaller than this (mV), far below any amplifier's command resolution, has zero amplitude
+MIN_STEP_MV = 0.01
 
 
 class ProtocolError(ValueError):
@@ -55,6 +66,18 @@ class Step:
     base_mV: float
 
     def __post_init__(self) -> None:
+        values = (self.on_start_s, self.on_end_s, self.off_end_s, self.level_mV, self.base_mV)
+        if not all(isinstance(v, int | float | np.integer | np.floating) and math.isfinite(v) for v in values):
+            raise ProtocolError(
+                "a step's times and levels must be finite numbers: "
+                f"start {self.on_start_s!r} s, end {self.on_end_s!r} s, return epoch ends {self.off_end_s!r} s, "
+                f"level {self.level_mV!r} mV, base {self.base_mV!r} mV"
+            )
+        if max(abs(self.level_mV), abs(self.base_mV)) > MAX_LEVEL_MV:
+            raise ProtocolError(
+                f"a step's level ({self.level_mV:g} mV) and base ({self.base_mV:g} mV) must lie within "
+                f"+/-{MAX_LEVEL_MV:g} mV"
+            )
         if not (self.on_start_s < self.on_end_s <= self.off_end_s):
             raise ProtocolError(
                 f"a step must start before it ends and its return epoch cannot end before the step: "
@@ -101,6 +124,10 @@ class Step:
             raise ProtocolError(f"a step needs on_start_ms, on_end_ms, off_end_ms, level_mV, base_mV: {exc}") from exc
 
 
+def _within_min_step(step: Step) -> str:
+    return "" if step.step_mV == 0 else f" to within {MIN_STEP_MV:g} mV"
+
+
 @dataclass(frozen=True)
 class Epoch:
     """A stretch of constant command level, for display and tables (s, mV)."""
@@ -141,12 +168,32 @@ class Protocol:
     def __post_init__(self) -> None:
         if not self.controls:
             raise ProtocolError("the protocol has no control step: at least one is needed to scale and subtract")
+        if not (math.isfinite(self.v_hold_mV) and math.isfinite(self.duration_s)):
+            raise ProtocolError(
+                f"the holding level and the sweep length must be finite numbers, got {self.v_hold_mV!r} mV "
+                f"and {self.duration_s!r} s"
+            )
         for i, c in enumerate(self.controls, 1):
-            if c.step_mV == 0:
+            if abs(c.step_mV) < MIN_STEP_MV:
                 raise ProtocolError(
-                    f"control step {i} has zero amplitude (level {c.level_mV:g} mV equals its base): "
+                    f"control step {i} has zero amplitude (level {c.level_mV:g} mV equals its base"
+                    f"{_within_min_step(c)}): "
                     "the control response per mV cannot be computed"
                 )
+        signs = {c.step_mV > 0 for c in self.controls}
+        if len(signs) > 1:
+            steps = ", ".join(f"{c.step_mV:+g}" for c in self.controls)
+            raise ProtocolError(
+                f"the control steps go in opposite directions from their base ({steps} mV): their average is not "
+                "a step, so neither the per-mV response nor the linear capacitance can be computed; use control "
+                "steps that all go the same way"
+            )
+        if abs(self.test.step_mV) < MIN_STEP_MV:
+            raise ProtocolError(
+                f"the test pulse has zero amplitude (level {self.test.level_mV:g} mV equals its base"
+                f"{_within_min_step(self.test)}): "
+                "there is no test step whose charge could be measured"
+            )
 
     # ------------------------------------------------------------ properties
     @property
@@ -263,11 +310,25 @@ class ProtocolTiming:
     v_control_mV: float = -100.0
     v_test_mV: float = -20.0
 
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "test_start_ms" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
+                    or not math.isfinite(value):
+                raise ProtocolError(f"protocol timing {name} must be a finite number, got {value!r}")
+        if self.n_control != int(self.n_control):
+            raise ProtocolError(f"the number of control steps must be a whole number, got {self.n_control!r}")
+        object.__setattr__(self, "n_control", int(self.n_control))
+
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, d: dict) -> ProtocolTiming:
+        if not isinstance(d, dict):
+            raise ProtocolError(f"protocol timings must be a JSON object, got {d!r}")
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ProtocolError(f"unknown protocol timing field(s): {', '.join(sorted(unknown))}")
@@ -276,12 +337,19 @@ class ProtocolTiming:
 
 def protocol_from_timing(timing: ProtocolTiming, duration_s: float) -> Protocol:
     """Build a :class:`Protocol` from :class:`ProtocolTiming` for a sweep of ``duration_s`` (s)."""
-    if timing.n_control < 1:
-        raise ProtocolError("the number of control steps must be at least 1")
+    if not 1 <= timing.n_control <= MAX_CONTROLS:
+        raise ProtocolError(f"the number of control steps must be 1 to {MAX_CONTROLS}, got {timing.n_control}")
     if timing.control_ms <= 0 or timing.test_ms <= 0 or timing.control_off_ms <= 0:
         raise ProtocolError("control, return and test durations must be positive (ms)")
     if timing.t0_ms < 0:
         raise ProtocolError("the first control step cannot start before the sweep (t0 < 0 ms)")
+    end_ms = duration_s * 1e3
+    controls_end = timing.t0_ms + timing.n_control * (timing.control_ms + timing.control_off_ms)
+    if controls_end > end_ms:  # checked before building them: n_control may be absurdly large
+        raise ProtocolError(
+            f"the {timing.n_control} control steps would end at {controls_end:.1f} ms, after the end of the sweep "
+            f"({end_ms:.1f} ms): shorten the timings"
+        )
     ms = 1e-3
     controls = []
     t = timing.t0_ms
@@ -293,7 +361,6 @@ def protocol_from_timing(timing: ProtocolTiming, duration_s: float) -> Protocol:
         t += timing.control_ms + timing.control_off_ms
     test_start = t if timing.test_start_ms is None else timing.test_start_ms
     test_end = test_start + timing.test_ms
-    end_ms = duration_s * 1e3
     if test_end >= end_ms:
         raise ProtocolError(
             f"the test pulse would end at {test_end:.1f} ms, at or after the end of the sweep ({end_ms:.1f} ms): "
@@ -403,6 +470,10 @@ def detect_protocol(
         raise ProtocolError("the voltage trace and its time axis must be 1-D, of equal length, at least 4 samples")
     if not np.all(np.isfinite(v)):
         raise ProtocolError("the voltage channel contains NaN or infinite values")
+    peak = float(np.max(np.abs(v)))
+    if peak > MAX_ABS_VOLTAGE_MV:
+        raise ProtocolError(f"the voltage channel reaches {peak:.3g} mV, beyond +/-{MAX_ABS_VOLTAGE_MV:g} mV: "
+                            "not a command voltage (a wrong unit in the file, or damaged data)")
     fs = 1.0 / float(np.median(np.diff(t))) if t.size > 1 else 1.0
     duration = float(t[-1] - t[0]) + 1.0 / fs
     segs = _segments(v, fs, threshold_mV)
