@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,7 +66,19 @@ def _sqlite_events(engine: Engine) -> None:
     def _connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cur = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000", "synchronous=NORMAL"):
+        cur.execute("PRAGMA busy_timeout=10000")
+        # switching a new file to WAL needs an exclusive lock and SQLite may answer "locked" at once,
+        # without waiting on the busy timeout, when other connections open it at the same moment
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
