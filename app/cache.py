@@ -15,15 +15,16 @@ import json
 import numpy as np
 import streamlit as st
 
-from signal_core.analysis import ChargeResult, analyze_sweep
+from signal_core.analysis import ChargeResult, analyze_recording, analyze_sweep
 from signal_core.atf import write_atf
+from signal_core.batch import result_row
 from signal_core.filters import apply_chain, chain_from_json, power_spectrum
 from signal_core.io import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.recording import Recording
 from signal_core.synthetic import demo_recording
 
-__all__ = ["analysis", "demo_file", "filtered_sweep", "recording", "spectra"]
+__all__ = ["analysis", "demo_file", "file_info", "filtered_sweep", "recording", "set_rows", "spectra"]
 
 TTL_S = 3600
 DEMO_NAME = "demo_0001_-20mV.atf"
@@ -68,3 +69,24 @@ def analysis(sha: str, sweep: int, params_json: str, _data: bytes, name: str) ->
     rec = recording(sha, _data, name)
     return analyze_sweep(rec, sweep, AnalysisParams.from_json(params_json))
 
+
+# ------------------------------------------------------------------ Q–V sets (pages/6_sets.py)
+@st.cache_data(max_entries=4096, ttl=TTL_S, show_spinner=False)
+def file_info(sha: str, _data: bytes, name: str) -> tuple[int, bool]:
+    """(number of sweeps, has a voltage channel) of a file: what the Sets page needs before analysing."""
+    rec = recording(sha, _data, name)
+    return rec.n_sweeps, rec.voltage_channel is not None
+
+
+@st.cache_data(max_entries=2048, ttl=TTL_S, show_spinner=False)
+def set_rows(sha: str, params_json: str, label: str, _data: bytes, name: str) -> tuple[list[dict], list[list[str]]]:
+    """Every sweep of one file analysed as the CLI's ``qv`` does it (``analyze_recording``).
+
+    Returns the rows (:func:`signal_core.batch.result_row` with ``file=label``; one per sweep) and
+    each row's flag codes. Small (no curves), so a whole set stays cached; the params JSON carries
+    any V2 set by hand (``v_test_mV``), so each V2 of a file is its own entry.
+    """
+    rec = recording(sha, _data, name)
+    outcomes = analyze_recording(rec, AnalysisParams.from_json(params_json))
+    codes = [[f.code for f in o.flags] if isinstance(o, ChargeResult) else [] for o in outcomes]
+    return [result_row(label, o) for o in outcomes], codes

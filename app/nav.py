@@ -14,7 +14,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/3_analyse.py", "Analyse", "📈"),
     ("pages/4_help.py", "Help", "❓"),
     ("pages/5_history.py", "History", "🗂️"),
-    # ("pages/6_sets.py", "Q–V sets", "📊"),
+    ("pages/6_sets.py", "Q–V sets", "📉"),
 ]
 
 
