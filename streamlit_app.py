@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from app import history, nav, state, ui
+from app import history, nav, state, streamlit_fixes, ui
+
+streamlit_fixes.keep_deferred_downloads()  # once per process: downloads survive other sessions' reruns
 
 st.set_page_config(page_title="Signal Analyzer", page_icon="⚡", layout="wide")
 state.init()

@@ -98,8 +98,45 @@ def _epoch_kind(role: str) -> str | None:
     return None
 
 
+# Shapes and their labels are added as plain dicts in one ``update_layout`` per figure:
+# ``add_vrect``/``add_hline`` look through every trace's data on each call (about 5 ms each),
+# which made the epoch bands 80 % of the time to build a figure -- and the server's time under load.
+def _refs(fig: go.Figure, row: int | None) -> tuple[str, str]:
+    """("x2", "y2") for ``row`` of a figure made by ``make_subplots``; ("x", "y") otherwise."""
+    if row is None:
+        return "x", "y"
+    sub = fig.get_subplot(row, 1)
+    return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+
+
+def _vrect(fig: go.Figure, x0: float, x1: float, fill: str, row: int | None = None) -> dict:
+    """What ``add_vrect(x0, x1, fillcolor=fill, line_width=0, layer="below", row=row)`` adds."""
+    xref, yref = _refs(fig, row)
+    return {"type": "rect", "x0": x0, "x1": x1, "xref": xref, "y0": 0, "y1": 1, "yref": f"{yref} domain",
+            "fillcolor": fill, "line": {"width": 0}, "layer": "below"}
+
+
+def _hline(fig: go.Figure, y: float, line: dict, row: int | None = None) -> dict:
+    """What ``add_hline(y, line=line, row=row)`` adds."""
+    xref, yref = _refs(fig, row)
+    return {"type": "line", "x0": 0, "x1": 1, "xref": f"{xref} domain", "y0": y, "y1": y, "yref": yref,
+            "line": line}
+
+
+def _label(fig: go.Figure, x: float, y: float, text: str, row: int | None = None, **style) -> dict:
+    """A text label at data ``x`` and a fraction ``y`` of the plot's height."""
+    xref, yref = _refs(fig, row)
+    return {"x": x, "y": y, "xref": xref, "yref": f"{yref} domain", "text": text, "showarrow": False, **style}
+
+
+def _add_all(fig: go.Figure, shapes: Sequence[dict] = (), annotations: Sequence[dict] = ()) -> None:
+    """Add shapes and annotations in one go (keeping those already there, e.g. subplot titles)."""
+    fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *annotations])
+
+
 def _add_epoch_bands(fig: go.Figure, epochs: Sequence, x_lo: float, x_hi: float, rows: int) -> None:
     span = max(x_hi - x_lo, 1e-9)
+    shapes, labels = [], []
     for ep in epochs:
         kind = _epoch_kind(ep.role)
         a, b = max(ep.start_s * 1e3, x_lo), min(ep.end_s * 1e3, x_hi)
@@ -107,14 +144,12 @@ def _add_epoch_bands(fig: go.Figure, epochs: Sequence, x_lo: float, x_hi: float,
             continue
         if kind is not None:
             fill = _BAND[kind][0 if " ON" in ep.role else 1]
-            for row in range(1, rows + 1):
-                fig.add_vrect(x0=a, x1=b, fillcolor=fill, line_width=0, layer="below", row=row, col=1)
+            shapes += [_vrect(fig, a, b, fill, row) for row in range(1, rows + 1)]
         if (b - a) / span > 0.045:
             text = ep.role.replace("control ", "control<br>").replace("test ", "test<br>")
-            fig.add_annotation(
-                x=(a + b) / 2, y=1.0, xref="x", yref="y domain", text=text, showarrow=False,
-                yanchor="bottom", font={"size": 10, "color": "#455a64"},
-            )
+            labels.append(_label(fig, (a + b) / 2, 1.0, text, 1, yanchor="bottom",
+                                 font={"size": 10, "color": "#455a64"}))
+    _add_all(fig, shapes, labels)
 
 
 def trace_figure(
@@ -272,6 +307,8 @@ def purple_figure(result, *, selectable: bool = True, smooth_curves: bool = Fals
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
                         subplot_titles=("test ON (from the test pulse edge)", "test OFF (from the return edge)"))
     show_tail = True if result.params.tail_mode in ("line", "manual") else "legendonly"
+    shapes: list[dict] = []
+    labels: list[dict] = []
     for row, side in ((1, "on"), (2, "off")):
         label = side.upper()
         t = getattr(result, f"t_{side}_ms")
@@ -284,21 +321,22 @@ def purple_figure(result, *, selectable: bool = True, smooth_curves: bool = Fals
                             f"asymmetric current {label} (purple)", COLORS["purple"], n_out, width=1.5),
                       row=row, col=1)
         a, b = getattr(result, f"integrate_{side}_ms")
-        fig.add_vrect(x0=a, x1=b, fillcolor=_INTEGRATION_FILL, line_width=0, layer="below", row=row, col=1,
-                      annotation_text=f"integration {a:.1f}–{b:.1f} ms", annotation_position="top left",
-                      annotation_font={"size": 11, "color": COLORS["purple"]})
+        shapes.append(_vrect(fig, a, b, _INTEGRATION_FILL, row))
+        labels.append(_label(fig, a, 1, f"integration {a:.1f}–{b:.1f} ms", row, xanchor="left", yanchor="top",
+                             font={"size": 11, "color": COLORS["purple"]}))
         if result.params.tail_mode in ("constant", "line"):
             ta, tb = getattr(result, f"tail_{side}_ms")
-            fig.add_vrect(x0=ta, x1=tb, fillcolor=_TAIL_FILL, line_width=0, layer="below", row=row, col=1,
-                          annotation_text="tail window", annotation_position="bottom right",
-                          annotation_font={"size": 11, "color": "#455a64"})
+            shapes.append(_vrect(fig, ta, tb, _TAIL_FILL, row))
+            labels.append(_label(fig, tb, 0, "tail window", row, xanchor="right", yanchor="bottom",
+                                 font={"size": 11, "color": "#455a64"}))
         pts = getattr(result.params, f"manual_tail_{side}")
         if result.params.tail_mode == "manual" and pts is not None:
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers",
                                      name=f"tail line points {label} (black)",
                                      marker={"color": COLORS["fit"], "size": 9, "symbol": "x"}), row=row, col=1)
-        fig.add_hline(y=0, line={"color": "rgba(0,0,0,0.35)", "width": 1}, row=row, col=1)
+        shapes.append(_hline(fig, 0, {"color": "rgba(0,0,0,0.35)", "width": 1}, row))
         fig.update_yaxes(title_text=f"I {label} (pA)", row=row, col=1)
+    _add_all(fig, shapes, labels)
     fig.update_xaxes(title_text="time from edge (ms)", row=2, col=1)
     return _layout(fig, height=700, selectable=selectable, top=55)
 

@@ -25,7 +25,11 @@ def file_errors() -> None:
     """One error box per file that could not be read, with the reader's message and a dismiss button."""
     for sha, (name, message) in list(state.errors().items()):
         box, btn = st.columns([12, 1], vertical_alignment="center")
-        box.error(f"**{md_escape(name)}** could not be read: {md_escape(message)}", icon="🚫")
+        if message.startswith(f"{name} is "):  # a size refusal names the file itself
+            text = f"**{md_escape(name)}**{md_escape(message[len(name):])}"
+        else:
+            text = f"**{md_escape(name)}** could not be read: {md_escape(message)}"
+        box.error(text, icon="🚫")
         btn.button("✕", key=f"btn_dismiss_{sha}", on_click=state.remove, args=(sha,), help="Dismiss")
 
 

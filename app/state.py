@@ -4,7 +4,10 @@ A ``file_uploader`` forgets its files when the user changes page, so its ``on_ch
 (:func:`on_upload`) copies every new file (name, bytes, SHA-256) into a plain session key;
 the entry script then reads them (:func:`take_pending`) and keeps each good file in
 :func:`files` (insertion order, keyed by SHA-256) and each bad one with the reader's
-message in :func:`errors`, so one bad file never unloads the others.
+message in :func:`errors`, so one bad file never unloads the others.  A file over the
+upload limit (:data:`signal_core.limits.MAX_UPLOAD_BYTES`, 50 MB, the same number as
+``server.maxUploadSize``) is refused in :func:`on_upload` before its bytes are copied, and
+again in ``ui.ingest_pending`` for files queued another way.
 
 Widgets that belong to the recipe use keys starting with ``rp_`` (recipe form) or ``flt_``
 (filter chain rows); they are seeded from the recipe when absent, so the recipe survives
@@ -22,6 +25,7 @@ import numpy as np
 import streamlit as st
 
 from signal_core.filters import FilterSpec
+from signal_core.limits import MAX_UPLOAD_BYTES
 from signal_core.params import AnalysisParams
 from signal_core.recording import sha256_hex
 
@@ -35,15 +39,18 @@ __all__ = [
     "errors",
     "files",
     "init",
+    "is_too_large",
     "line_points",
     "manual_points",
     "on_upload",
     "params",
     "queue",
+    "refuse",
     "reject",
     "remove",
     "set_params",
     "sweep_index",
+    "too_large_message",
 ]
 
 # session keys
@@ -114,6 +121,23 @@ def errors() -> dict[str, tuple[str, str]]:
     return _ss()[ERRORS]
 
 
+def too_large_message(name: str, size: int) -> str:
+    """The refusal of a file over the upload limit; it starts with the file's name (see ``files_ui``)."""
+    mb = 2**20
+    return (f"{name} is {size / mb:.1f} MB; the limit is {MAX_UPLOAD_BYTES // mb} MB per file. "
+            "It was not loaded: split the recording into smaller files (e.g. fewer sweeps per file).")
+
+
+def is_too_large(size: int) -> bool:
+    """More bytes than the upload limit (``server.maxUploadSize``, :data:`MAX_UPLOAD_BYTES`)."""
+    return int(size) > MAX_UPLOAD_BYTES
+
+
+def refuse(key: str, name: str, message: str) -> None:
+    """Remember a file that is not kept (e.g. over the upload limit) under ``key``, with the reason."""
+    _ss()[ERRORS][key] = (str(name), message)
+
+
 def queue(name: str, data: bytes) -> LoadedFile:
     """Put a file in line to be read on this run (the uploader, the demo button, tests)."""
     lf = LoadedFile.from_bytes(name, data)
@@ -132,6 +156,12 @@ def on_upload() -> None:
         if file_id in ss[SEEN]:
             continue
         ss[SEEN].add(file_id)
+        # Streamlit refuses bigger files (browser and upload route); this holds whatever the config says,
+        # before the bytes are copied
+        size = getattr(up, "size", None)
+        if size is not None and is_too_large(size):
+            refuse(f"too-large:{file_id}", up.name, too_large_message(up.name, size))
+            continue
         queue(up.name, up.getvalue())
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 
 from signal_core.analysis import AnalysisError, ChargeResult
 from signal_core.filters import FilterError
-from signal_core.io import RecordingFormatError
+from signal_core.io import RecordingFormatError, RecordingTooLargeError
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol import ProtocolError
 from signal_core.recording import Recording, RecordingError
@@ -45,11 +45,24 @@ logger = logging.getLogger("signal_analyzer.app")
 USER_ERRORS = (AnalysisError, ProtocolError, FilterError, ParamsError, RecordingError, *RecordingFormatError)
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
+#: U+2060 WORD JOINER: invisible, zero width, and not a character any of the patterns below accept
+WJ = "\u2060"
+#: Streamlit's Markdown also rewrites *text* after the Markdown escapes are decoded: ``:material/x:`` and
+#: ``:material_x:`` become icons, ``:streamlit:`` a logo, ``:smile:`` an emoji, and ``->``, ``<-``, ``<->``,
+#: ``--``, ``>=``, ``<=``, ``~=`` arrows and signs.  A word joiner after such a colon and inside such a pair
+#: breaks those patterns without changing what is shown.
+_SHORTCODE = re.compile(r":(?=[\w+-])")
+_ARROW = re.compile(r"(?<=[<>~-])(?=[<>=-])")
 
 
 def md_escape(text: object) -> str:
-    """Escape Markdown (and Streamlit's ``:directive[...]``) so untrusted text shows literally."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Escape Markdown (and Streamlit's ``:directive[...]``, icons, emoji, arrows) so untrusted text shows literally.
+
+    Every Markdown character gets a backslash; Streamlit's text substitutions (see :data:`WJ`) are
+    broken with invisible word joiners, so the page shows exactly the characters of ``text``.
+    """
+    raw = _ARROW.sub(WJ, _SHORTCODE.sub(":" + WJ, str(text)))
+    return _MD_SPECIAL.sub(r"\\\1", raw)
 
 
 # ------------------------------------------------------------------ errors
@@ -86,6 +99,8 @@ def ingest_pending() -> None:
         ok = 0
         for k, lf in enumerate(pending, 1):
             try:
+                if state.is_too_large(lf.size):  # the uploader refused it already; other paths get here
+                    raise RecordingTooLargeError(state.too_large_message(lf.name, lf.size))
                 cache.recording(lf.sha256, lf.data, lf.name)
             except (*RecordingFormatError, RecordingError) as exc:
                 state.reject(lf, str(exc))
@@ -209,7 +224,7 @@ def result_cards(result: ChargeResult) -> None:
         f"protocol from the {p.source} · sweep {result.sweep + 1}"
     )
     on = [f.label() for f in result.params.filters if f.enabled]
-    st.caption("Filters: " + ("; ".join(on) if on else "none (raw current)"))
+    st.caption("Filters: " + (md_escape("; ".join(on)) if on else "none (raw current)"))
 
 
 def flags(result: ChargeResult) -> None:

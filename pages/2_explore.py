@@ -11,7 +11,7 @@ from signal_core.filters import chain_to_json
 st.title("🔍 Explore and filter")
 lf, rec = ui.need_active_file()
 sweep = state.sweep_index()
-st.caption(f"{rec.name} · sweep {sweep + 1} of {rec.n_sweeps} · {rec.fs_hz / 1e3:g} kHz")
+st.caption(f"{ui.md_escape(rec.name)} · sweep {sweep + 1} of {rec.n_sweeps} · {rec.fs_hz / 1e3:g} kHz")
 
 left, right = st.columns([1.25, 3], gap="large")
 with left:

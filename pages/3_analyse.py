@@ -7,7 +7,7 @@ from app import analyse_ui, figures, history, recipe_ui, state, ui
 st.title("📈 Analyse")
 lf, rec = ui.need_active_file()
 sweep = state.sweep_index()
-st.caption(f"{rec.name} · sweep {sweep + 1} of {rec.n_sweeps} · results follow every change of the recipe")
+st.caption(f"{ui.md_escape(rec.name)} · sweep {sweep + 1} of {rec.n_sweeps} · results follow every change of the recipe")
 
 numbers = st.container()
 left, right = st.columns([1, 2.3], gap="large")

@@ -19,6 +19,15 @@ def test_procfile_binds_port_headless_and_all_interfaces_on_heroku():
     assert "${BIND_ADDRESS:-0.0.0.0}" in cmd  # Heroku: 0.0.0.0; tests: 127.0.0.1
 
 
+def test_procfile_runs_lean_under_load():
+    """Found by bench/bench_load.py: the file watcher took ~6 % of the server's CPU with 10 users (nothing
+    changes on a dyno's disk), and without a fixed mmap threshold glibc kept the memory of closed
+    sessions instead of returning it."""
+    cmd = procfile_command()
+    assert "--server.fileWatcherType none" in cmd
+    assert "MALLOC_MMAP_THRESHOLD_=131072" in cmd
+
+
 def test_app_started_as_the_procfile_does_is_healthy(tmp_path):
     with run_app({"SIGNAL_ANALYZER_DATA_DIR": str(tmp_path)}, log_path=tmp_path / "app.log") as url:
         with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
