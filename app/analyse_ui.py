@@ -10,10 +10,14 @@ from . import figures, state
 from .recipe_ui import HINT
 from .ui import active_analysis
 
-__all__ = ["PURPLE_CHART", "TARGET", "on_purple_select", "remember", "target_picker"]
+__all__ = ["PURPLE_CHART", "TAB", "TABS", "TARGET", "on_purple_select", "remember", "target_picker"]
 
 PURPLE_CHART = "purple_chart"
 TARGET = "box_target"
+TAB = "analyse_tab"
+#: the Analyse page's figure tabs, in order; only the open one is drawn
+TABS = ("Asymmetric current (purple)", "Control responses (dark blue, magenta)",
+        "Capacitive transient", "Sweep and epochs (orange)")
 
 
 def remember(result: ChargeResult) -> None:

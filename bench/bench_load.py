@@ -102,6 +102,13 @@ def cpu_s(pids: list[int]) -> float:
     return total / tick
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all CPUs of the machine have spent not idle (``/proc/stat``), every process counted."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _cmd(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:70]
@@ -281,6 +288,8 @@ def main() -> int:
     children: set[str] = set()
     server_cpu: list[float] = []
     client_cpu: list[float] = []
+    machine_cpu: list[float] = []
+    walls: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         tmp_path = Path(tmp)
         log_path = args.log or tmp_path / "app.log"
@@ -291,9 +300,11 @@ def main() -> int:
                 sampler = Sampler(pid)
                 sampler.start()
                 t0 = time.perf_counter()
-                cpu0, mine0 = cpu_s(_tree(pid)), _own_cpu_s()
+                cpu0, mine0, busy0 = cpu_s(_tree(pid)), _own_cpu_s(), machine_busy_s()
                 sessions = asyncio.run(run_round(url, n, args.distinct, tmp_path, args.timeout))
                 wall = time.perf_counter() - t0
+                walls.append(wall)
+                machine_cpu.append(machine_busy_s() - busy0)
                 server_cpu.append(cpu_s(_tree(pid)) - cpu0)
                 client_cpu.append(_own_cpu_s() - mine0)
                 peaks.append(sampler.stop())
@@ -330,8 +341,16 @@ def main() -> int:
     print(f"      the streamlit process alone {max(main_peaks):.0f} MB; the tree as PSS {max(pss_peaks):.0f} MB; "
           f"summing a not-yet-exec'd fork as well {max(raw_peaks):.0f} MB; other processes seen in the tree: "
           f"{sorted(children) or 'none'}")
-    print(f"  CPU used during the round(s): server {sum(server_cpu):.1f} s, this script and its Chromium "
-          f"{sum(client_cpu):.1f} s (one machine: the browsers compete with the server for its CPUs)")
+    cpus = os.cpu_count() or 1
+    others = sum(machine_cpu) - sum(server_cpu)
+    print(f"  CPU used during the round(s): the whole machine {sum(machine_cpu):.1f} s of {cpus * sum(walls):.1f} s "
+          f"available ({sum(machine_cpu) / (cpus * sum(walls)):.0%} busy); the server {sum(server_cpu):.1f} s "
+          f"({sum(server_cpu) / len(all_sessions):.2f} s per session); everything else (the Chromium this script "
+          f"drives, Playwright) {others:.1f} s, of which this script's process tree saw {sum(client_cpu):.1f} s")
+    print(f"      one machine: the browsers alone keep all {cpus} CPUs busy for {others / cpus:.1f} s per round "
+          f"({others / len(all_sessions):.1f} CPU-s per session), a floor under every session's time that a "
+          f"server whose users bring their own browsers does not have; the server's own work, run one session "
+          f"after another, would take {sum(server_cpu) / len(walls):.1f} s per round")
     print(f"  server healthy afterwards (/_stcore/health)  {'yes' if healthy else 'NO'}")
     steps = ("opened", "uploaded", "q_on", "downloaded")
     print("  per session, seconds from its start: " + ", ".join(steps))

@@ -28,20 +28,25 @@ with numbers:
 with right:
     if result is not None:
         smooth = analyse_ui.smooth_toggle()
+        # on_change="rerun": only the open tab's figure is built and sent (lazy tabs), which
+        # halves the server's work per analysis and spares the browser three hidden Plotly plots
         purple, control, transient, sweep_tab = st.tabs(
-            ["Asymmetric current (purple)", "Control responses (dark blue, magenta)",
-             "Capacitive transient", "Sweep and epochs (orange)"])
-        with purple, ui.guard("Drawing the asymmetric current"):
-            analyse_ui.purple_tab(result, smooth)
-        with control, ui.guard("Drawing the control responses"):
-            st.plotly_chart(figures.control_figure(result, smooth_curves=smooth), key="control_chart")
-        with transient, ui.guard("Drawing the transient"):
-            st.plotly_chart(figures.transient_figure(result, smooth_curves=smooth), key="transient_chart")
-        with sweep_tab, ui.guard("Drawing the sweep"):
-            st.plotly_chart(figures.trace_figure(
-                rec.t_s, raw_pA=rec.current(sweep), raw_visible="legendonly",
-                orange=(result.t_orange_s, result.i_orange_pA), voltage_mV=rec.voltage(sweep),
-                epochs=result.protocol.epochs), key="sweep_chart")
-            st.caption("Raw current (grey) is listed in the legend: click it to show it.")
+            list(analyse_ui.TABS), key=analyse_ui.TAB, on_change="rerun")
+        if purple.open:
+            with purple, ui.guard("Drawing the asymmetric current"):
+                analyse_ui.purple_tab(result, smooth)
+        if control.open:
+            with control, ui.guard("Drawing the control responses"):
+                st.plotly_chart(figures.control_figure(result, smooth_curves=smooth), key="control_chart")
+        if transient.open:
+            with transient, ui.guard("Drawing the transient"):
+                st.plotly_chart(figures.transient_figure(result, smooth_curves=smooth), key="transient_chart")
+        if sweep_tab.open:
+            with sweep_tab, ui.guard("Drawing the sweep"):
+                st.plotly_chart(figures.trace_figure(
+                    rec.t_s, raw_pA=rec.current(sweep), raw_visible="legendonly",
+                    orange=(result.t_orange_s, result.i_orange_pA), voltage_mV=rec.voltage(sweep),
+                    epochs=result.protocol.epochs), key="sweep_chart")
+                st.caption("Raw current (grey) is listed in the legend: click it to show it.")
     st.divider()
     ui.download_row(result, key="dl_analyse", params=params)

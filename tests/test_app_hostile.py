@@ -22,7 +22,7 @@ from app_helpers import click, metrics, new_app, no_errors, upload
 from google.protobuf.json_format import MessageToDict
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from app import history, nav
+from app import analyse_ui, history, nav
 from app.ui import WJ
 from signal_core.atf import write_atf
 from signal_core.limits import ENV_MAX_RECORDING_MB, MAX_UPLOAD_BYTES
@@ -139,6 +139,13 @@ def test_hostile_names_and_comments_render_as_text_on_every_page(sample_bytes):
         at.switch_page(page).run()
         no_errors(at)
         strings = assert_text_is_data(at, page)
+        if page.endswith("3_analyse.py"):
+            for tab in analyse_ui.TABS[1:]:  # the figures of the other (lazy) tabs
+                at.session_state[analyse_ui.TAB] = tab
+                at.run()
+                no_errors(at)
+                assert_text_is_data(at, f"{page}, tab {tab}")
+            at.session_state[analyse_ui.TAB] = analyse_ui.TABS[0]
         if page.endswith(("1_load.py", "2_explore.py", "3_analyse.py")):
             assert shown_literally(strings, HOSTILE_NAME), page
     # the Analyse page computed the numbers of the hostile file, which the caption names
