@@ -21,6 +21,9 @@ fi
 echo "== installing Python packages (requirements-dev.txt)"
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
+echo "== pip-audit (known vulnerabilities in the pinned dependencies)"
+python3 scripts/audit.py
+
 echo "== ruff"
 python3 -m ruff check .
 
