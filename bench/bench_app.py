@@ -32,27 +32,13 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, IDLE, Q_ON, UPLOAD, WATCH, go, new_page, rerun  # noqa: E402
 from tests.server import run_app  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 N_FILES = 5
 CHANGES = (20.0, 30.0, 40.0, 50.0, 60.0)  # ON integration end (ms), distinct values: no cache hit
 TARGETS = {"upload": 2500.0, "change": 400.0, "memory": 350.0}
-
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
-UPLOAD = "[data-testid=stFileUploader] input[type=file]"
-WATCH = """() => {
-  if (window.__stChanges !== undefined) return;
-  window.__stChanges = 0;
-  new MutationObserver(ms => { window.__stChanges += ms.length; }).observe(document.documentElement,
-    {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
-}"""
-Q_ON = """() => {
-  const m = [...document.querySelectorAll('[data-testid=stMetric]')].find(e => e.innerText.includes('Q_on (pC)'));
-  const v = m && m.querySelector('[data-testid=stMetricValue]');
-  return v ? v.innerText.trim() : null;
-}"""
 
 
 # ------------------------------------------------------------------ the server's memory, from /proc
@@ -98,23 +84,31 @@ def _ppid(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def rss_mb(root: int) -> float:
-    """RSS (MB) of ``root`` and all its descendants."""
-    tree, grew = {root}, True
+def _tree(root: int) -> list[int]:
+    """``root`` and all its descendants (from /proc/*/stat)."""
     parents = {pid: _ppid(pid) for pid in _pids()}
+    tree, grew = {root}, True
     while grew:
         more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
         tree |= more
         grew = bool(more)
-    total_kb = 0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
+    return sorted(tree)
+
+
+def _kb(path: str, key: str) -> int:
+    """The number (kB) on the line of ``path`` that starts with ``key`` (``/proc/<pid>/status``); 0 if none."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_mb(root: int) -> float:
+    """RSS (MB) of ``root`` and all its descendants."""
+    return sum(_kb(f"/proc/{pid}/status", "VmRSS:") for pid in _tree(root)) / 1024
 
 
 # ------------------------------------------------------------------ the browser side
@@ -147,9 +141,7 @@ def wait_rerun(pg, before: int) -> float:
 
 def open_app(browser, url: str):
     """A fresh context on the app: (context, page, ms from navigation to the app ready)."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    ctx.set_default_timeout(60_000)
-    pg = ctx.new_page()
+    ctx, pg = new_page(browser, 60_000)
     t0 = time.perf_counter()
     pg.goto(url)
     pg.wait_for_selector(UPLOAD, state="attached")
@@ -157,12 +149,6 @@ def open_app(browser, url: str):
     ms = (time.perf_counter() - t0) * 1e3
     pg.evaluate(WATCH)
     return ctx, pg, ms
-
-
-def go(pg, title: str) -> None:
-    before = rerun_count(pg)
-    pg.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
-    wait_rerun(pg, before)
 
 
 def upload_to_analysis(pg, name: str, data: bytes) -> tuple[float, float, float]:
@@ -223,7 +209,7 @@ def one_repeat(browser, r: int, log_dir: Path) -> dict[str, list[float]]:
         ctx, pg, _ = open_app(browser, url)
         for k in range(N_FILES):
             if k:
-                go(pg, "Load")
+                go(pg, "Load", 60_000)  # not timed
             loaded, shown, done = upload_to_analysis(pg, *variant(k))
             out["upload_loaded"].append(loaded)
             out["upload_shown"].append(shown)
@@ -231,9 +217,8 @@ def one_repeat(browser, r: int, log_dir: Path) -> dict[str, list[float]]:
         time.sleep(0.5)
         out["rss_5"].append(rss_mb(pid))
 
-        before = rerun_count(pg)
-        pg.locator(".st-key-rp_int_on_custom").get_by_text("Set the ON integration window by hand").click()
-        wait_rerun(pg, before)
+        with rerun(pg, 60_000):  # not timed
+            pg.locator(".st-key-rp_int_on_custom").get_by_text("Set the ON integration window by hand").click()
         for end_ms in CHANGES:
             shown, done = parameter_change(pg, end_ms)
             if shown is not None:

@@ -39,21 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_app import _pids, _ppid, rss_mb, server_pid, variant  # noqa: E402
+from bench_app import SAMPLE, _kb, _tree, rss_mb, server_pid, variant  # noqa: E402
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+# the selectors and JavaScript of the browser tests; their sync helpers do not fit the async API used here
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, IDLE, Q_ON, UPLOAD, VIEWPORT  # noqa: E402
 from tests.server import run_app  # noqa: E402
 
-SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 TARGETS = {"p95_s": 10.0, "peak_mb": 450.0}
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
-UPLOAD = "[data-testid=stFileUploader] input[type=file]"
-Q_ON = """() => {
-  const m = [...document.querySelectorAll('[data-testid=stMetric]')].find(e => e.innerText.includes('Q_on (pC)'));
-  const v = m && m.querySelector('[data-testid=stMetricValue]');
-  const t = v ? v.innerText.trim() : '';
-  return t && t !== '—' ? t : null;
-}"""
 
 
 @dataclass
@@ -66,27 +58,6 @@ class Session:
     t_total_s: float = math.nan
     t_analysis_s: float = math.nan  # upload started -> Q_on shown
     marks: dict[str, float] = field(default_factory=dict)
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and all its descendants (from /proc/*/stat)."""
-    parents = {pid: _ppid(pid) for pid in _pids()}
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return sorted(tree)
-
-
-def _kb(path: str, key: str) -> int:
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -186,7 +157,7 @@ def check_workbook(path: Path, name: str) -> str:
 
 
 async def one_session(browser, url: str, s: Session, data: bytes, out_dir: Path, timeout_s: float) -> None:
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    ctx = await browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     ctx.set_default_timeout(timeout_s * 1000)
     t0 = time.perf_counter()
     try:

@@ -15,12 +15,36 @@ from tests.pg_server import pg_server, pg_url  # noqa: F401
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ATF = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99e"
+#: an ATF file broken on line 4 (no header record where one belongs): the app names the file and the line
+BROKEN = b"ATF\t1.0\n2 3\n\"Comment=x\"\nthis is not a header record\n1,2,3\n"
 
 
 @pytest.fixture(autouse=True)
 def _private_data_dir(tmp_path_factory, monkeypatch):
     """Keep every test's SQLite history out of the project's ./data (tests may still set their own)."""
     monkeypatch.setenv("SIGNAL_ANALYZER_DATA_DIR", str(tmp_path_factory.getbasetemp() / "app-data"))
+
+
+@pytest.fixture
+def own_database(tmp_path, monkeypatch):
+    """The app's history in this test's own SQLite database (SIGNAL_ANALYZER_DATA_DIR = tmp_path),
+    no DATABASE_URL or APP_PASSWORD from outside, and an empty ``st.cache_resource`` (the app keeps
+    one Store per database URL there) and no remembered store failure, before and after the test.
+
+    AppTest modules that touch the history use it: ``pytestmark = pytest.mark.usefixtures("own_database")``.
+    """
+    import streamlit as st
+
+    from app import history
+
+    monkeypatch.setenv("SIGNAL_ANALYZER_DATA_DIR", str(tmp_path))
+    for name in ("DATABASE_URL", "APP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_resource.clear()
+    history._retry()  # forget failures of earlier tests
+    yield
+    st.cache_resource.clear()
+    history._retry()
 
 
 @pytest.fixture(scope="session")

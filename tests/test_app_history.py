@@ -10,7 +10,6 @@ import io
 import math
 
 import pytest
-import streamlit as st
 from app_helpers import click, metrics, new_app, no_errors, number, upload
 
 from app import history
@@ -22,17 +21,7 @@ from signal_core.store import Store
 SAMPLE = "202304_0521.atf"
 CLOSED_PORT_URL = "postgresql+psycopg://u:p@127.0.0.1:1/db"
 
-
-@pytest.fixture(autouse=True)
-def own_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIGNAL_ANALYZER_DATA_DIR", str(tmp_path))
-    for name in ("DATABASE_URL", "APP_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    st.cache_resource.clear()
-    history._retry()  # forget failures of earlier tests
-    yield
-    st.cache_resource.clear()
-    history._retry()
+pytestmark = pytest.mark.usefixtures("own_database")  # tests/conftest.py
 
 
 def store(tmp_path) -> Store:

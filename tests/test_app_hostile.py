@@ -19,10 +19,11 @@ import pytest
 import streamlit as st
 import streamlit.testing.v1.app_test as _app_test
 from app_helpers import click, metrics, new_app, no_errors, upload
+from conftest import BROKEN
 from google.protobuf.json_format import MessageToDict
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from app import analyse_ui, history, nav
+from app import analyse_ui, nav
 from app.ui import WJ
 from signal_core.atf import write_atf
 from signal_core.limits import ENV_MAX_RECORDING_MB, MAX_UPLOAD_BYTES
@@ -30,7 +31,6 @@ from signal_core.store import Store, database_url
 from signal_core.synthetic import CellModel, simulate
 
 SAMPLE = "202304_0521.atf"
-BROKEN = b"ATF\t1.0\n2 3\n\"Comment=x\"\nthis is not a header record\n1,2,3\n"
 #: HTML, script, quotes, Markdown emphasis, a javascript: link, a Material icon, LaTeX, a directive
 PAYLOAD = ('<img src=x onerror="window.__xss=1"> <script>alert(\'x\')</script> **b** '
            '[a](javascript:alert(1)) :material/home: :material_home: :streamlit: :smile: a -> b -- c '
@@ -38,6 +38,8 @@ PAYLOAD = ('<img src=x onerror="window.__xss=1"> <script>alert(\'x\')</script> *
 HOSTILE_NAME = f"{PAYLOAD}.atf"
 LONG_NAME = f"{PAYLOAD} {'L' * 10_000}.atf"
 LONG_COMMENT = f"{PAYLOAD} {'C' * 10_000}"
+
+pytestmark = pytest.mark.usefixtures("own_database")  # tests/conftest.py
 
 #: (element type, proto field) that show their text as text, never as Markdown or HTML
 PLAIN_TEXT_FIELDS = {
@@ -111,18 +113,6 @@ def assert_text_is_data(at, where: str) -> list[tuple[str, str, str]]:
 def shown_literally(strings, text: str) -> bool:
     """``text`` appears as is, in a plain-text field or (unescaped) in a Markdown one."""
     return any(text in (s if (k, f) in PLAIN_TEXT_FIELDS else unescape(s)) for k, f, s in strings)
-
-
-@pytest.fixture(autouse=True)
-def own_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIGNAL_ANALYZER_DATA_DIR", str(tmp_path))
-    for name in ("DATABASE_URL", "APP_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    st.cache_resource.clear()
-    history._retry()
-    yield
-    st.cache_resource.clear()
-    history._retry()
 
 
 # ------------------------------------------------------------------ text from files is data

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from app_helpers import click, figures, metrics, new_app, no_errors, number, traces, upload
+from conftest import BROKEN
 
 from app.analyse_ui import TAB, TABS
 from signal_core.analysis import analyze_sweep
@@ -16,7 +17,6 @@ from signal_core.params import AnalysisParams
 from signal_core.synthetic import CellModel, simulate
 
 SAMPLE = "202304_0521.atf"
-BROKEN = b"ATF\t1.0\n2 3\n\"Comment=x\"\nthis is not a header record\n1,2,3\n"
 
 CARDS = {  # label (unit) -> attribute of ChargeResult
     "Q_on (pC)": "q_on_pC", "Q_off (pC)": "q_off_pC", "Q_off/Q_on": "q_off_over_on", "C_lin (nF)": "c_lin_nF",

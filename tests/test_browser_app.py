@@ -9,24 +9,19 @@ Explore, Analyse and Help go to ``test-artifacts/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from urllib.parse import urlparse
 
 import openpyxl
 import pytest
-from conftest import SAMPLE_ATF
+from conftest import BROKEN, SAMPLE_ATF
 
 from signal_core.analysis import analyze_sweep
 from signal_core.atf import read_atf, write_atf
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import demo_recording
-from tests.browser import screenshot, wait_idle
+from tests.browser import WATCH, go, no_exception, offline_problems, rerun, screenshot, upload, wait_idle
 
 SAMPLE = SAMPLE_ATF.name
 DEMO = "demo_0001_-20mV.atf"
-BROKEN = b"ATF\t1.0\n2 3\n\"Comment=x\"\nthis is not a header record\n1,2,3\n"
-UPLOAD = "[data-testid=stFileUploader] input[type=file]"
 
 #: card label -> ChargeResult attribute (the cards show 4 significant digits)
 CARDS = {
@@ -34,13 +29,6 @@ CARDS = {
     "C_m (nF)": "c_m_nF", "R_s (MOhm)": "r_s_MOhm", "R_m (MOhm)": "r_m_MOhm", "tau (ms)": "tau_ms",
     "Q_on/C_m (nC/µF)": "q_on_per_c_m_nC_per_uF", "C_lin corrected (nF)": "c_lin_corrected_nF",
 }
-
-_WATCH = """() => {
-  if (window.__stChanges !== undefined) return;
-  window.__stChanges = 0;
-  new MutationObserver(ms => { window.__stChanges += ms.length; }).observe(document.documentElement,
-    {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
-}"""
 
 
 # ------------------------------------------------------------------ helpers
@@ -51,47 +39,12 @@ def app(page):  # noqa: F811 - the fixture imported from tests.browser
     Afterwards: no JavaScript error was raised and nothing was fetched from another host
     (the app must work offline, e.g. no icon font from the internet).
     """
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
-    page.on("request", lambda req: problems.append(f"request to another host: {req.url}")
-            if urlparse(req.url).scheme in ("http", "https", "ws", "wss")
-            and urlparse(req.url).hostname not in ("127.0.0.1", "localhost") else None)
+    problems = offline_problems(page)
     page.reload()  # the first load too, now that the listeners are on
     wait_idle(page)
-    page.evaluate(_WATCH)
+    page.evaluate(WATCH)
     yield page
     assert not problems, problems
-
-
-@contextmanager
-def rerun(pg, timeout_ms: int = 30_000) -> Iterator[None]:
-    """Run the body (an action that makes Streamlit rerun), then wait until that rerun has finished."""
-    before = pg.evaluate("window.__stChanges")
-    yield
-    pg.wait_for_function("n => window.__stChanges > n", arg=before, timeout=timeout_ms)
-    wait_idle(pg, timeout_ms)
-
-
-def go(pg, title: str) -> None:
-    """Open a page from the sidebar menu, as a person does."""
-    with rerun(pg):
-        pg.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
-    path = urlparse(pg.url).path.rstrip("/")
-    assert path == ("" if title == "Load" else "/" + title.lower()), pg.url
-    no_exception(pg)
-
-
-def upload(pg, *files: tuple[str, bytes]) -> None:
-    payload = [{"name": n, "mimeType": "text/plain", "buffer": b} for n, b in files]
-    with rerun(pg):
-        pg.locator(UPLOAD).set_input_files(payload)
-    no_exception(pg)
-
-
-def no_exception(pg) -> None:
-    """No traceback box, no 'failed unexpectedly' message."""
-    assert pg.locator("[data-testid=stException]").count() == 0
-    assert pg.get_by_text("failed unexpectedly").count() == 0
 
 
 def loaded_rows(pg) -> list[str]:

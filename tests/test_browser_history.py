@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -19,43 +17,9 @@ import openpyxl
 import pytest
 
 from signal_core.store import Store
-from tests.browser import screenshot, wait_idle
+from tests.browser import go, metric, new_page, no_exception, rerun, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
-
-STATE = "[data-testid=stApp]"
-_WATCH = """() => {
-  if (window.__stChanges !== undefined) return;
-  window.__stChanges = 0;
-  new MutationObserver(ms => { window.__stChanges += ms.length; }).observe(document.documentElement,
-    {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
-}"""
-
-
-@contextmanager
-def rerun(pg, timeout_ms: int = 30_000) -> Iterator[None]:
-    """Run the body (an action that makes Streamlit rerun), then wait until that rerun has finished."""
-    pg.evaluate(_WATCH)
-    before = pg.evaluate("window.__stChanges")
-    yield
-    pg.wait_for_function("n => window.__stChanges > n", arg=before, timeout=timeout_ms)
-    wait_idle(pg, timeout_ms)
-
-
-def go(pg, title: str) -> None:
-    with rerun(pg):
-        pg.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
-    no_exception(pg)
-
-
-def no_exception(pg) -> None:
-    assert pg.locator("[data-testid=stException]").count() == 0, pg.locator("[data-testid=stException]").all_inner_texts()
-
-
-def metric(pg, label: str) -> str:
-    card = pg.locator("[data-testid=stMetric]").filter(
-        has=pg.locator("[data-testid=stMetricLabel]", has_text=label)).first
-    return card.locator("[data-testid=stMetricValue]").inner_text().strip()
 
 
 def workspace_key(url: str) -> str:
@@ -99,10 +63,8 @@ def test_copied_link_reopens_the_analysis_in_a_fresh_context(page, browser, app_
     q_col = next(i for i, h in enumerate(header) if h and str(h).startswith("Q_on"))
     assert f"{rows[0][q_col]:.4g}" == q_on.replace("−", "-")
 
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    fresh, other = new_page(browser)
     try:
-        other = fresh.new_page()
-        other.set_default_timeout(30_000)
         other.goto(f"{link}&analysis={aid}")
         wait_idle(other)
         other.get_by_role("heading", name="📈 Analyse").wait_for()
@@ -117,9 +79,8 @@ def test_copied_link_reopens_the_analysis_in_a_fresh_context(page, browser, app_
         fresh.close()
 
     # a fresh context without the link has its own, empty workspace
-    stranger = browser.new_context(viewport={"width": 1400, "height": 1000})
+    stranger, pg3 = new_page(browser)
     try:
-        pg3 = stranger.new_page()
         pg3.goto(app_server)
         wait_idle(pg3)
         assert workspace_key(pg3.url) != key

@@ -15,27 +15,19 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import SAMPLE_ATF
+from conftest import BROKEN, SAMPLE_ATF
 
 from app import nav
-from tests.browser import wait_idle
+from tests.browser import UPLOAD, go, offline_problems, rerun, upload, wait_idle
 
 PAYLOAD = ('<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> **b** '
            '[a](javascript:window.__xss=3) :material/home: :streamlit: :smile: a -> b $x^2$ :red[r] "q" \'s\'')
 NAME = f"{PAYLOAD}.atf"
 #: Chromium sends a file name's double quotes as %22 (the HTML form-data encoding); the server keeps that
 SENT = NAME.replace('"', "%22")
-UPLOAD = "[data-testid=stFileUploader] input[type=file]"
-BROKEN = b"ATF\t1.0\n2 3\n\"Comment=x\"\nthis is not a header record\n1,2,3\n"
 TRAP = """() => {
   window.__alerts = 0;
   for (const f of ['alert', 'confirm', 'prompt']) window[f] = () => { window.__alerts += 1; };
-}"""
-WATCH = """() => {
-  if (window.__stChanges !== undefined) return;
-  window.__stChanges = 0;
-  new MutationObserver(ms => { window.__stChanges += ms.length; }).observe(document.documentElement,
-    {subtree: true, attributes: true, attributeFilter: ["data-test-script-state"]});
 }"""
 
 
@@ -49,13 +41,6 @@ def hostile_atf() -> bytes:
 def text(locator) -> str:
     """What a person reads (the app puts invisible word joiners into shortcodes and arrows)."""
     return locator.inner_text().replace("\u2060", "")
-
-
-def rerun(pg, action) -> None:
-    before = pg.evaluate("window.__stChanges")
-    action()
-    pg.wait_for_function("n => window.__stChanges > n", arg=before, timeout=60_000)
-    wait_idle(pg, 60_000)
 
 
 def assert_inert(pg, where: str, problems: list[str]) -> None:
@@ -72,19 +57,12 @@ def assert_inert(pg, where: str, problems: list[str]) -> None:
 @pytest.mark.browser
 def test_payload_in_file_name_and_comment_never_runs_on_any_page(page):
     pg = page
-    problems: list[str] = []
-    pg.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
-    pg.on("request", lambda req: problems.append(f"request to another host: {req.url}")
-          if urlparse(req.url).scheme in ("http", "https", "ws", "wss")
-          and urlparse(req.url).hostname not in ("127.0.0.1", "localhost") else None)
+    problems = offline_problems(pg)
     pg.context.add_init_script(f"({TRAP})()")
     pg.reload()
     wait_idle(pg)
-    pg.evaluate(WATCH)
 
-    files = [{"name": NAME, "mimeType": "text/plain", "buffer": hostile_atf()},
-             {"name": f"broken {NAME}", "mimeType": "text/plain", "buffer": BROKEN}]
-    rerun(pg, lambda: pg.locator(UPLOAD).set_input_files(files))
+    upload(pg, (NAME, hostile_atf()), (f"broken {NAME}", BROKEN), timeout_ms=60_000)
     assert_inert(pg, "Load", problems)
     main = pg.locator("[data-testid=stMain]")
     error = pg.locator("[data-testid=stAlertContentError]")
@@ -94,28 +72,27 @@ def test_payload_in_file_name_and_comment_never_runs_on_any_page(page):
     assert sidebar.get_by_role("combobox", name="Active file").input_value() == SENT
 
     for _, title, _ in nav.PAGES:
-        rerun(pg, lambda t=title: pg.locator("[data-testid=stSidebarNav]").get_by_role("link", name=t).click())
+        go(pg, title, 60_000)
         assert_inert(pg, title, problems)
         if title in ("Explore", "Analyse"):
             assert f"{SENT} · sweep 1 of 1" in text(main), title
 
     # saved to History, listed and reopened
-    rerun(pg, lambda: pg.locator("[data-testid=stSidebarNav]").get_by_role("link", name="Analyse").click())
-    rerun(pg, lambda: pg.get_by_role("button", name="Save to history").click())
+    go(pg, "Analyse", 60_000)
+    with rerun(pg, 60_000):
+        pg.get_by_role("button", name="Save to history").click()
     saved = pg.locator("[data-testid=stAlertContentSuccess]").filter(has_text="Saved as analysis #")
     aid = int(re.search(r"#(\d+)", saved.inner_text()).group(1))
     assert_inert(pg, "saved", problems)
-    rerun(pg, lambda: pg.locator("[data-testid=stSidebarNav]").get_by_role("link", name="History").click())
+    go(pg, "History", 60_000)
     assert_inert(pg, "History", problems)
     assert "1 saved analysis(es)" in main.inner_text()
     url = urlparse(pg.url)
     key = parse_qs(url.query)["ws"][0]
     pg.goto(f"{url.scheme}://{url.netloc}/?ws={key}&analysis={aid}")
     wait_idle(pg)
-    pg.evaluate(WATCH)
     assert_inert(pg, "reopened from its link", problems)
     assert f"{SENT}, sweep 1" in text(pg.locator("[data-testid=stAlertContentSuccess]"))
-
 
 
 

@@ -18,29 +18,18 @@ import time
 import urllib.request
 
 import pytest
-import streamlit as st
 from app_helpers import click, metrics, new_app, no_errors, upload
 from sqlalchemy import Engine, event, func, select
 
 from app import history
 from signal_core.store import Store
 from signal_core.store.schema import analyses, recordings
-from tests.browser import wait_idle
+from tests.browser import UPLOAD, new_page, no_exception, wait_idle
 from tests.pg_server import PgServer
 
 SAMPLE = "202304_0521.atf"
-UPLOAD = "[data-testid=stFileUploader] input[type=file]"
 
-
-@pytest.fixture(autouse=True)
-def fresh_store_cache(monkeypatch):
-    for name in ("DATABASE_URL", "APP_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    st.cache_resource.clear()
-    history._retry()
-    yield
-    st.cache_resource.clear()
-    history._retry()
+pytestmark = pytest.mark.usefixtures("own_database")  # tests/conftest.py
 
 
 # ------------------------------------------------------------------ the database goes away
@@ -144,15 +133,9 @@ def healthy(url: str) -> bool:
         return r.status == 200 and r.read().strip() == b"ok"
 
 
-def new_page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    ctx.set_default_timeout(60_000)
-    return ctx, ctx.new_page()
-
-
 def analyse_in_a_fresh_context(browser, url: str, sample_bytes: bytes) -> str:
     """Upload the sample in a new context, open Analyse, return the Q_on card's value."""
-    ctx, pg = new_page(browser)
+    ctx, pg = new_page(browser, 60_000)
     try:
         pg.goto(url)
         wait_idle(pg, 60_000)
@@ -164,7 +147,7 @@ def analyse_in_a_fresh_context(browser, url: str, sample_bytes: bytes) -> str:
             "[data-testid=stMetricValue]")
         card.wait_for()
         wait_idle(pg, 60_000)
-        assert pg.locator("[data-testid=stException]").count() == 0
+        no_exception(pg)
         return card.inner_text().strip()
     finally:
         ctx.close()
@@ -173,7 +156,7 @@ def analyse_in_a_fresh_context(browser, url: str, sample_bytes: bytes) -> str:
 @pytest.mark.browser
 def test_browser_closed_mid_analysis_leaves_the_server_healthy(browser, app_server, sample_bytes):
     for _ in range(3):
-        ctx, pg = new_page(browser)
+        ctx, pg = new_page(browser, 60_000)
         pg.goto(app_server)
         wait_idle(pg, 60_000)
         pg.locator(UPLOAD).set_input_files([{"name": SAMPLE, "mimeType": "text/plain", "buffer": sample_bytes}])
@@ -191,7 +174,7 @@ def test_cancelled_upload_leaves_the_server_healthy(browser, app_server, sample_
     big.write_bytes(sample_bytes * (45 * 2**20 // len(sample_bytes)))  # under the limit, long to send
     started: list[str] = []
     for wait_ms in (0, 150, 600):
-        ctx, pg = new_page(browser)
+        ctx, pg = new_page(browser, 60_000)
         pg.goto(app_server)
         wait_idle(pg, 60_000)
         pg.on("request", lambda req, s=started: s.append(req.method) if "/_stcore/upload_file/" in req.url else None)
