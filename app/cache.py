@@ -18,7 +18,8 @@ import streamlit as st
 from signal_core.analysis import ChargeResult, analyze_recording, analyze_sweep
 from signal_core.atf import write_atf
 from signal_core.batch import result_row
-from signal_core.filters import apply_chain, chain_from_json, power_spectrum
+from signal_core.filter_specs import chain_from_json
+from signal_core.filters import apply_chain, power_spectrum
 from signal_core.io import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.recording import Recording

@@ -7,7 +7,7 @@ import streamlit as st
 
 from signal_core.analysis import find_protocol
 from signal_core.params import ParamsError
-from signal_core.protocol import ProtocolError
+from signal_core.protocol_steps import ProtocolError
 
 from . import cache, downloads, state, tables
 from .ui import md_escape

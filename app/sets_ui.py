@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from signal_core.filenames import parse_filename
 from signal_core.params import AnalysisParams
-from signal_core.protocol import parse_filename
 from signal_core.sets import QvPoint, qv_points
 
 from . import cache
@@ -91,7 +91,7 @@ def file_label(lf: LoadedFile) -> str:
     """The ``file`` of a file's rows and points: unique per content, and its last part is the file's name.
 
     Two recordings may share a name (``0001_0_-100.atf`` on two days); the digest keeps them apart,
-    and :func:`signal_core.protocol.parse_filename` reads only the last part, so set and V2 still
+    and :func:`signal_core.filenames.parse_filename` reads only the last part, so set and V2 still
     come from the name.
     """
     return f"{lf.sha256[:12]}/{lf.name}"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from signal_core.filters import FilterSpec
+from signal_core.filter_specs import FilterSpec
 from signal_core.limits import MAX_UPLOAD_BYTES
 from signal_core.params import AnalysisParams
 from signal_core.recording import sha256_hex

@@ -15,10 +15,10 @@ from contextlib import contextmanager, nullcontext
 import streamlit as st
 
 from signal_core.analysis import AnalysisError, ChargeResult
-from signal_core.filters import FilterError
+from signal_core.filter_specs import FilterError
 from signal_core.io import RecordingFormatError, RecordingTooLargeError
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol import ProtocolError
+from signal_core.protocol_steps import ProtocolError
 from signal_core.recording import Recording, RecordingError
 
 from . import cache, downloads, state

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from signal_core.analysis import analyze_recording  # noqa: E402
 from signal_core.batch import result_row  # noqa: E402
-from signal_core.filters import FilterSpec  # noqa: E402
+from signal_core.filter_specs import FilterSpec  # noqa: E402
 from signal_core.io import read_recording  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
 

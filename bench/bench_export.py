@@ -30,7 +30,7 @@ from signal_core.export import (  # noqa: E402
     set_workbook,
 )
 from signal_core.export_data import WORKBOOK_CURVE_POINTS  # noqa: E402
-from signal_core.filters import FilterSpec  # noqa: E402
+from signal_core.filter_specs import FilterSpec  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
 from signal_core.qv import fit_qv  # noqa: E402
 from signal_core.recording import sha256_hex  # noqa: E402

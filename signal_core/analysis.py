@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .filters import FilterError, apply_chain, chain_settle_s, decimate, decimated_time
+from .filenames import v2_from_filename
+from .filter_specs import FilterError
+from .filters import apply_chain, chain_settle_s, decimate, decimated_time
 from .fitting import FitResult
 from .flags import AnalysisError, Flag
 from .params import AnalysisParams
 from .passive import passive_parameters
-from .protocol import Protocol, ProtocolError, detect_protocol, protocol_from_timing, v2_from_filename
+from .protocol_detect import detect_protocol
+from .protocol_steps import Protocol, ProtocolError
+from .protocol_timing import protocol_from_timing
 from .recording import Recording
 from .responses import (
     SweepIndex,

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from . import __version__
 from .batch import analyze_file
-from .filters import FilterError, FilterSpec
+from .filter_specs import FilterError, FilterSpec
 from .params import AnalysisParams, ParamsError
-from .protocol import ProtocolError, ProtocolTiming
+from .protocol_steps import ProtocolError
+from .protocol_timing import ProtocolTiming
 from .qv import QvFit
 from .sets import SchedulerError, analyze_files, fit_points, qv_points, qv_summary
 

@@ -37,7 +37,7 @@ from .export_xlsx import (
     safe_sheet_name,
     write_fit_line,
 )
-from .protocol import parse_filename
+from .filenames import parse_filename
 from .qv import QvFit
 
 __all__ = ["SUMMARY_SHEET", "file_sheet_stem", "set_workbook", "sets_from_names"]
@@ -47,7 +47,7 @@ _CURVE_ROW = 11  # header row of the curves on a file sheet
 
 
 def sets_from_names(names: Sequence[str]) -> dict[str, list[str]]:
-    """Group file names by the set their names carry (:func:`signal_core.protocol.parse_filename`).
+    """Group file names by the set their names carry (:func:`signal_core.filenames.parse_filename`).
 
     ``0057_0_-100`` and ``0058_0_-80`` share set ``"0"``; a name without a set (such as
     ``20130507_0006_10mVdepol``) goes to the ``""`` group.  Sets and names keep the

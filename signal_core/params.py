@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .filters import FilterSpec
-from .protocol import MAX_LEVEL_MV, MIN_STEP_MV, Protocol, ProtocolTiming
+from .filter_specs import FilterSpec
+from .protocol_steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
+from .protocol_timing import ProtocolTiming
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 

@@ -13,7 +13,7 @@ import numpy as np
 from .fitting import FitError, fit_exponential
 from .flags import AnalysisError, Flag
 from .params import AnalysisParams
-from .protocol import Protocol
+from .protocol_steps import Protocol
 from .responses import trapezoid_pC
 
 __all__ = ["MIN_C_M_NF", "passive_parameters"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from .fitting import fit_line
 from .flags import AnalysisError, Flag
-from .protocol import Protocol
+from .protocol_steps import Protocol
 
 __all__ = [
     "SweepIndex", "block_means", "control_curves", "integration_window", "per_mV_average", "stack_rows",

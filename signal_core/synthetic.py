@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import lfilter
 
-from .protocol import Protocol, ProtocolTiming, protocol_from_timing
+from .protocol_steps import Protocol
+from .protocol_timing import ProtocolTiming, protocol_from_timing
 from .recording import Recording
 
 __all__ = [

@@ -29,7 +29,8 @@ import numpy as np
 from signal_core.abf import AbfFormatError
 from signal_core.analysis import ChargeResult
 from signal_core.atf import AtfFormatError
-from signal_core.protocol import ProtocolTiming, Step
+from signal_core.protocol_steps import Step
+from signal_core.protocol_timing import ProtocolTiming
 from signal_core.recording import Recording
 from signal_core.synthetic import CellModel, _simulate_sweep, boltzmann_charge_pC, simulate
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from signal_core.analysis import AnalysisError, ChargeResult, SweepFailure, analyze_recording, analyze_sweep
-from signal_core.filters import FilterSpec
+from signal_core.filter_specs import FilterSpec
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol import ProtocolError, ProtocolTiming
+from signal_core.protocol_steps import ProtocolError
+from signal_core.protocol_timing import ProtocolTiming
 from signal_core.qv import fit_qv
 from signal_core.synthetic import CellModel, simulate
 

@@ -11,7 +11,7 @@ from conftest import BROKEN
 from app.analyse_ui import TAB, TABS
 from signal_core.analysis import analyze_sweep
 from signal_core.atf import write_atf
-from signal_core.filters import FilterSpec
+from signal_core.filter_specs import FilterSpec
 from signal_core.io import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import CellModel, simulate

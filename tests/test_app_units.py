@@ -9,9 +9,10 @@ import pytest
 from app import downloads, figures, state, tables
 from app.downsample import MAX_POINTS, downsample, minmax_indices, window
 from signal_core.analysis import analyze_sweep
-from signal_core.filters import FilterSpec, apply_chain, power_spectrum
+from signal_core.filter_specs import FilterSpec
+from signal_core.filters import apply_chain, power_spectrum
 from signal_core.params import AnalysisParams
-from signal_core.protocol import ProtocolError
+from signal_core.protocol_steps import ProtocolError
 
 
 # ------------------------------------------------------------------ downsample

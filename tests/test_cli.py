@@ -11,9 +11,9 @@ import pytest
 
 from signal_core.analysis import analyze_sweep
 from signal_core.atf import read_atf, write_atf
-from signal_core.filters import FilterSpec
+from signal_core.filter_specs import FilterSpec
 from signal_core.params import AnalysisParams
-from signal_core.protocol import ProtocolTiming
+from signal_core.protocol_timing import ProtocolTiming
 from signal_core.synthetic import CellModel, simulate
 
 ROOT = Path(__file__).resolve().parents[1]

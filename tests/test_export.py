@@ -42,9 +42,9 @@ from signal_core.export import (
 )
 from signal_core.export_data import ORANGE_POINTS
 from signal_core.export_data import WORKBOOK_CURVE_POINTS as CURVE_POINTS
-from signal_core.filters import FilterSpec
+from signal_core.filter_specs import FilterSpec
 from signal_core.params import AnalysisParams
-from signal_core.protocol import ProtocolTiming
+from signal_core.protocol_timing import ProtocolTiming
 from signal_core.qv import fit_qv
 from signal_core.synthetic import CellModel, simulate
 

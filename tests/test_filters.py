@@ -11,20 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
+from signal_core import filter_specs, filters
+from signal_core.filter_specs import FilterError, FilterSpec, chain_from_json, chain_to_json, parse_chain
 from signal_core.filters import (
-    FilterError,
-    FilterSpec,
     antialias_spec,
     apply_chain,
     apply_filter,
     butter_lowpass,
-    chain_from_json,
     chain_settle_s,
-    chain_to_json,
     decimate,
     decimated_time,
     notch,
-    parse_chain,
     power_spectrum,
     savgol,
     wavelet_denoise,
@@ -528,3 +525,10 @@ def test_dict_round_trip_property(spec):
     d = spec.to_dict()
     assert FilterSpec.from_dict(json.loads(json.dumps(d))) == spec
     assert FilterSpec.from_dict(d).label() == spec.label()
+
+
+def test_filters_module_keeps_exporting_the_specs():
+    # FilterSpec and the chain's JSON and text forms live in filter_specs; filters re-exports them
+    for name in filter_specs.__all__:
+        assert name in filters.__all__
+        assert getattr(filters, name) is getattr(filter_specs, name)

@@ -25,7 +25,7 @@ from corpus import assert_sane
 from signal_core import atf as atf_module
 from signal_core.analysis import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
 from signal_core.cli import main
-from signal_core.filters import FilterSpec
+from signal_core.filter_specs import FilterSpec
 from signal_core.io import MAX_UPLOAD_BYTES, RecordingFormatError, RecordingTooLargeError, read_recording
 from signal_core.limits import (
     DEFAULT_MAX_RECORDING_MB,
@@ -34,7 +34,8 @@ from signal_core.limits import (
     max_recording_bytes,
 )
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol import Protocol, ProtocolError, ProtocolTiming, Step, protocol_from_timing
+from signal_core.protocol_steps import Protocol, ProtocolError, Step
+from signal_core.protocol_timing import ProtocolTiming, protocol_from_timing
 from signal_core.synthetic import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -462,7 +463,8 @@ def test_a_notch_wider_than_the_nyquist_band_is_refused():
 
 def test_an_absurdly_low_cutoff_is_refused_not_padded_to_exhaustion():
     # 1e-150 Hz: a zero-phase padding of 1e150 samples ("Maximum allowed dimension exceeded")
-    from signal_core.filters import FilterError, butter_lowpass
+    from signal_core.filter_specs import FilterError
+    from signal_core.filters import butter_lowpass
 
     with pytest.raises(FilterError, match=r"far too low for a 850-sample trace"):
         butter_lowpass(REC.current(0), REC.fs_hz, 5.7e-150, 1)

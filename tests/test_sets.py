@@ -20,8 +20,9 @@ from signal_core import cli
 from signal_core import sets as sets_module
 from signal_core.atf import write_atf
 from signal_core.batch import ROW_KEYS
+from signal_core.filenames import parse_filename
 from signal_core.params import AnalysisParams
-from signal_core.protocol import ProtocolTiming, parse_filename
+from signal_core.protocol_timing import ProtocolTiming
 from signal_core.qv import QvFit
 from signal_core.sets import (
     DEFAULT_SET_ID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signal_core.protocol import ProtocolTiming
+from signal_core.protocol_timing import ProtocolTiming
 from signal_core.synthetic import CellModel, boltzmann_charge_pC, demo_recording, simulate
 
 FS = 100_000.0
