@@ -125,7 +125,7 @@ def pick_files(files: Mapping[str, LoadedFile]) -> list[LoadedFile]:
 # ------------------------------------------------------------------ analysis
 @dataclass
 class Analysed:
-    """The rows of the picked files, as :func:`signal_core.sets.analyze_files` would give them."""
+    """The rows of the picked files, as :func:`signal_core.parallel.analyze_files` would give them."""
 
     rows_per_file: list[list[dict]] = field(default_factory=list)
     #: (file label, sweep) -> the V2 (mV) the sweep was analysed with, when not its voltage channel's

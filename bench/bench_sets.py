@@ -2,7 +2,7 @@
 
 The lab's sample recording (../shared/data/202304_0521.atf, 2.9 MB, 1.1 s at 100 kHz) is
 written 100 times into a temporary folder, then analysed by
-:func:`signal_core.sets.analyze_files`:
+:func:`signal_core.parallel.analyze_files`:
 
 - ``in-process``: ``analyze_files`` called again in this process (the app: the fork server
   that starts the workers is already running after the first call);
@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from signal_core.parallel import analyze_files  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
-from signal_core.sets import analyze_files  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 TARGET_S = 15.0
@@ -43,7 +43,7 @@ FRESH = """
 import json, sys
 sys.path.insert(0, {root!r})
 from signal_core.params import AnalysisParams
-from signal_core.sets import analyze_files
+from signal_core.parallel import analyze_files
 paths = json.loads(open({listing!r}).read())
 rows = analyze_files(paths, AnalysisParams(), workers={workers})
 assert len(rows) == len(paths) and not any(r["error"] for f in rows for r in f)

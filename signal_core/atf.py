@@ -9,22 +9,24 @@ The small header is parsed by hand; the data section goes to the C parser of
 something is wrong does a slow line-by-line pass run, to name the line, the column
 and the offending text.  Every problem is an :class:`AtfFormatError` whose message
 starts with the 1-based line number, as a text editor counts lines.
+
+The header is parsed in :mod:`signal_core.atf_header` and the data section read and
+checked in :mod:`signal_core.atf_data`; this module loads the bytes (size prechecks,
+SHA-256), groups the columns into sweeps and signals, and builds the recording.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from signal_core.atf_data import _check_time, _read_body, _round_rate
+from signal_core.atf_header import AtfFormatError, _err, _Head, _parse_head, _show, _split_title
 from signal_core.atf_writer import write_atf
 from signal_core.limits import check_recording_values, estimate_rows
 from signal_core.recording import Recording, canonical_unit, classify_unit, sha256_hex
@@ -33,54 +35,11 @@ __all__ = ["FILE_FORMAT", "AtfFormatError", "read_atf", "write_atf"]
 
 FILE_FORMAT = "ATF 1.0"
 
-
-class AtfFormatError(ValueError):
-    """An ATF file that cannot be read without guessing; the message starts with ``line N:``."""
-
-
-def _err(line: int, message: str) -> AtfFormatError:
-    return AtfFormatError(f"line {line}: {message}")
-
-
-_LINE1_RE = re.compile(r'^\s*"?ATF"?\s*[\t ,;]\s*"?(\d+(?:\.\d*)?)"?\s*[\t,;]?\s*$', re.IGNORECASE)
-_LINE2_RE = re.compile(r'^\s*"?(\d+)"?\s*[\t ,;]\s*"?(\d+)"?\s*[\t,;]?\s*$')
-_RECORD_RE = re.compile(r'^"([^"]*)"((?:\s*[\t,;]\s*"[^"]*")*)\s*[\t,;]?\s*$')
-_QUOTED_RE = re.compile(r'"([^"]*)"')
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_TITLE_RE = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
 _TRACE_RE = re.compile(r"^trace\s*#\s*(\d+)$", re.IGNORECASE)
-_NUMBER_RE = {
-    ".": re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
-    ",": re.compile(r"[+-]?(?:\d+,?\d*|,\d+)(?:[eE][+-]?\d+)?"),
-}
-_NOT_FINITE_WORDS = {"nan", "-nan", "+nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity",
-                     "na", "n/a", "#n/a", "null", "none", "1.#inf", "-1.#inf", "1.#qnan", "-1.#ind"}
-_C_SPACE = " \t\n\v\f\r"  # what the C parser skips around a number
-_SEP_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon"}
 _HASH_IN_THREAD_BYTES = 1 << 20
 _SIZE_SAMPLE_BYTES = 1 << 16  # bytes at each end of the data section that measure a row's length
 _PRECHECK_PATH_BYTES = 8 << 20  # files on disk larger than this are size-checked before being read
 _PRECHECK_HEAD_BYTES = 1 << 20
-
-
-@dataclass
-class _Head:
-    """What the hand-parsed header says (internal)."""
-
-    n_records: int = 0
-    m: int = 0
-    records: list[tuple[str, str]] = field(default_factory=list)
-    record_lines: dict[str, int] = field(default_factory=dict)
-    signals: list[str] | None = None
-    exported: list[str] | None = None
-    titles: list[str] = field(default_factory=list)
-    title_line: int = 0
-    first_data_line: int = 0
-    body_start: int = 0
-    body_end: int = 0
-    sep: str = "\t"
-    decimal: str = "."
-    trailing: bool = False
 
 
 class _Hasher:
@@ -139,296 +98,11 @@ def _check_budget(m: int, first_rows: bytes, last_rows: bytes, body_bytes: int) 
                                      "and the length of the first and last rows")
 
 
-def _decode(raw: bytes) -> str:
-    """Header text: UTF-8, else Windows cp1252, else Latin-1 (which decodes anything)."""
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("latin-1")
-
-
-def _next_line(data: bytes, pos: int) -> tuple[bytes | None, int]:
-    """The line starting at ``pos`` (without its line end) and where the next one starts."""
-    if pos >= len(data):
-        return None, pos
-    nl = data.find(b"\n", pos)
-    if nl < 0:
-        return data[pos:].rstrip(b"\r"), len(data)
-    return data[pos:nl].rstrip(b"\r"), nl + 1
-
-
-def _show(text: str, limit: int = 40) -> str:
-    text = text.strip()
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _split_title(title: str) -> tuple[str, str]:
-    """``"Trace #1 (pA)"`` -> ``("Trace #1", "pA")``; no parentheses -> unit ``""``."""
-    match = _TITLE_RE.match(title.strip())
-    if match:
-        return match.group(1).strip(), match.group(2).strip()
-    return title.strip(), ""
-
-
 def _positive_number(value: object) -> bool:
     try:
         return math.isfinite(float(value)) and float(value) > 0  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
-
-
-# --------------------------------------------------------------------------- header
-def _parse_head(data: bytes, start: int) -> _Head:
-    head = _Head()
-    raw, pos = _next_line(data, start)
-    first = _decode(raw or b"")
-    match = _LINE1_RE.match(first)
-    if match is None:
-        hint = " (it looks like a binary ABF file)" if data[start:start + 3] == b"ABF" else ""
-        raise _err(1, f"not an ATF file{hint}: it must start with 'ATF 1.0' but starts with "
-                      f"{data[start:start + 16]!r}")
-    if float(match.group(1)) != 1.0:
-        raise _err(1, f"this is ATF version {match.group(1)}; only ATF 1.0 can be read")
-    nul = data.find(b"\x00", start)
-    if nul >= 0:
-        line = data.count(b"\n", start, nul) + 1
-        raise _err(line, "binary data (NUL bytes) inside the text: the file is damaged or not an ATF file")
-
-    raw, pos = _next_line(data, pos)
-    line2 = _decode(raw) if raw is not None else ""
-    match = _LINE2_RE.match(line2)
-    if match is None:
-        raise _err(2, "expected two whole numbers (the number of header records and the number of data "
-                      f"columns, e.g. '8  3') but found {_show(line2)}")
-    head.n_records, head.m = int(match.group(1)), int(match.group(2))
-    if head.m < 1:
-        raise _err(2, "the header says the file has 0 data columns")
-
-    line_no = 2
-    for k in range(1, head.n_records + 1):
-        raw, pos = _next_line(data, pos)
-        line_no += 1
-        if raw is None:
-            raise _err(line_no, f"the file ends after {k - 1} header records but line 2 promises "
-                                f"{head.n_records}")
-        if pos == len(data) and not data.endswith((b"\n", b"\r")):
-            raise _err(line_no, f"the file ends inside header record {k} of {head.n_records} (no line end after "
-                                "it): it looks truncated (cut off while being written or copied)")
-        _parse_record(head, _decode(raw), line_no, k)
-
-    raw, pos = _next_line(data, pos)
-    line_no += 1
-    head.title_line = line_no
-    if raw is None:
-        raise _err(line_no, "the file ends before the column-title line (e.g. '\"Time (s)\" \"Trace #1 (pA)\"')")
-    title_text = _decode(raw)
-    if _CONTROL_RE.search(title_text):
-        raise _err(line_no, "control characters in the column-title line: not an ATF text file")
-    titles = _QUOTED_RE.findall(title_text) if '"' in title_text else None
-
-    head.body_start = pos
-    head.first_data_line = line_no + 1
-    raw, _ = _next_line(data, pos)
-    if raw is not None and not raw.strip() and data[pos:].strip():
-        raise _err(line_no + 1, "is empty: blank lines are not allowed between the titles and the data")
-    if raw is None or not raw.strip():
-        raise _err(line_no + 1, f"no data rows after the column titles (line {line_no}): a recording "
-                                "needs at least 2 samples")
-    row = raw.decode("latin-1")
-    head.sep = "\t" if "\t" in row else ";" if ";" in row else ","
-    if titles is None:
-        titles = title_text.split(head.sep)
-    titles = [t.strip() for t in titles]
-    if len(titles) == head.m + 1 and titles[-1] == "":
-        titles.pop()
-    if titles and "=" in titles[0]:
-        raise _err(line_no, f"expected the column titles but found another header record ({_show(titles[0])}); "
-                            f"line 2 promises only {head.n_records} header records")
-    if len(titles) != head.m:
-        raise _err(2, f"the header says {head.m} data columns but the column-title line (line {line_no}) "
-                      f"has {len(titles)}")
-    head.titles = titles
-    head.trailing = row.rstrip(" \r").endswith(head.sep) and head.m > 0
-    if head.sep != "," and data.find(b",", pos) >= 0:
-        head.decimal = ","
-    head.body_end = _content_end(data, pos)
-    return head
-
-
-def _parse_record(head: _Head, text: str, line_no: int, k: int) -> None:
-    if _CONTROL_RE.search(text):
-        raise _err(line_no, "control characters in a header record: not an ATF text file")
-    stripped = text.strip()
-    rest: list[str] = []
-    match = _RECORD_RE.match(stripped)
-    if match:
-        first = match.group(1)
-        rest = _QUOTED_RE.findall(match.group(2))
-    elif stripped.startswith('"'):
-        first = stripped[1:-1] if stripped.endswith('"') and len(stripped) > 1 else stripped[1:]
-    else:
-        first = stripped
-    if "=" not in first:
-        looks = "it looks like the column titles" if "(" in first or "Time" in first else f"found {_show(text)}"
-        raise _err(line_no, f"line 2 promises {head.n_records} header records but this line is not a "
-                            f"\"Key=Value\" record ({looks}), so the file has only {k - 1}")
-    key, _, value = first.partition("=")
-    key = key.strip()
-    listed = ([value] if value else []) + rest if rest else value.split(",")
-    if rest:
-        value = ",".join(listed)
-    head.records.append((key, value))
-    head.record_lines[key] = line_no
-    if key == "Signals":
-        head.signals = [s.strip() for s in listed if s.strip()]
-    elif key == "SignalsExported":
-        head.exported = [s.strip() for s in value.split(",") if s.strip()]
-
-
-def _content_end(data: bytes, start: int) -> int:
-    """End of the data section without trailing blank lines (a separator ending the last row stays)."""
-    tail_from = max(start, len(data) - 4096)
-    tail = data[tail_from:]
-    stripped = tail.rstrip(b" \t\r\n")
-    if not stripped and tail_from > start:
-        stripped = data[start:].rstrip(b" \t\r\n")
-        tail_from = start
-    last = tail_from + len(stripped)
-    nl = data.find(b"\n", last)
-    return len(data) if nl < 0 else nl + 1
-
-
-# --------------------------------------------------------------------------- data
-def _read_body(data: bytes, head: _Head) -> list[np.ndarray]:
-    """The m data columns as float64 arrays, or an AtfFormatError naming the first bad line."""
-    buf = io.BytesIO(data if head.body_end == len(data) else data[: head.body_end])
-    buf.seek(head.body_start)
-    try:
-        frame = pd.read_csv(buf, sep=head.sep, header=None, engine="c", dtype=np.float64,
-                            decimal=head.decimal, na_filter=head.trailing, skip_blank_lines=False,
-                            quoting=csv.QUOTE_NONE, skipinitialspace=head.trailing)
-    except (ValueError, OverflowError, IndexError, TypeError) as exc:  # pandas ParserError is a ValueError
-        raise _find_problem(data, head, str(exc)) from None
-    expected = head.m + 1 if head.trailing else head.m
-    if frame.shape[1] != expected:
-        raise _find_problem(data, head, f"{frame.shape[1]} columns")
-    if head.trailing and not np.isnan(frame[head.m].to_numpy()).all():
-        raise _find_problem(data, head, "values after the trailing separator")
-    columns = [frame[i].to_numpy() for i in range(head.m)]
-    if not all(np.isfinite(c).all() for c in columns):
-        raise _find_problem(data, head, "a value that is not a finite number")
-    if len(frame) < 2:
-        raise _err(head.first_data_line, f"only {len(frame)} data row: a recording needs at least 2 samples")
-    return columns
-
-
-def _find_problem(data: bytes, head: _Head, detail: str) -> AtfFormatError:
-    """Slow path, run only on bad files: the first line, column and text that are wrong."""
-    lines = data[head.body_start: head.body_end].split(b"\n")
-    if lines and not lines[-1].strip(b"\r"):
-        lines.pop()
-    number = _NUMBER_RE[head.decimal]
-    sep, m = head.sep, head.m
-    for i, raw in enumerate(lines):
-        line_no = head.first_data_line + i
-        text = raw.rstrip(b"\r").decode("utf-8", errors="replace")
-        if not text.strip():
-            return _err(line_no, "is empty: blank lines are not allowed between data rows")
-        if "\r" in text:
-            return _err(line_no, "has a stray carriage return (CR) inside the row")
-        fields = text.split(sep)
-        if len(fields) == m + 1 and not fields[-1].strip(_C_SPACE):
-            if fields[-1].strip(" "):
-                return _err(line_no, f"has a stray whitespace character after the last {_SEP_NAMES[sep]}")
-            if not head.trailing:
-                return _err(line_no, f"ends with an extra {_SEP_NAMES[sep]} that the first data row "
-                                     f"(line {head.first_data_line}) does not have")
-            fields.pop()
-        if len(fields) != m:
-            if len(fields) < m and i == len(lines) - 1:
-                return _err(line_no, f"the last row has only {len(fields)} of {m} values: the file looks "
-                                     "truncated (cut off while being written or copied)")
-            hint = (" (decimal commas cannot be used when commas also separate the values)"
-                    if sep == "," and len(fields) > m else "")
-            values = "value" if len(fields) == 1 else "values"
-            return _err(line_no, f"has {len(fields)} {values} but line 2 says {m} data columns{hint}")
-        for c, cell in enumerate(fields):
-            where = f"column {c + 1} ({head.titles[c]!r})"
-            cell = cell.strip(_C_SPACE)
-            if not cell:
-                return _err(line_no, f"{where} is empty")
-            if not number.fullmatch(cell):
-                if cell.lower() in _NOT_FINITE_WORDS:
-                    return _err(line_no, f"{where}: {_show(cell)} is not a finite number; every sample "
-                                         "must be a number")
-                hint = ""
-                if head.decimal == "," and "." in cell:
-                    hint = " (this file uses decimal commas elsewhere: it mixes decimal points and commas)"
-                return _err(line_no, f"{where}: {_show(cell)} is not a number{hint}")
-            if not math.isfinite(float(cell.replace(",", "."))):
-                return _err(line_no, f"{where}: {_show(cell)} is too large to be a sample value")
-    return _err(head.first_data_line, f"the data rows could not be read as numbers ({detail[:200]})")
-
-
-# --------------------------------------------------------------------------- time
-def _check_time(raw: np.ndarray, factor: float, unit: str, title: str, first_line: int) -> tuple[float, float]:
-    """Check one time column is strictly increasing and uniform.
-
-    Returns
-    -------
-    (float, float)
-        Sampling interval (s, from the first and last samples) and the largest deviation
-        of any sample from the uniform grid (s).
-    """
-    with np.errstate(all="ignore"):
-        t = raw if factor == 1.0 else raw * factor
-        step = t[1:] - t[:-1]
-        if step.min() <= 0:
-            k = int(np.argmax(step <= 0))
-            what = "repeats the previous row's time" if step[k] == 0 else \
-                f"goes backwards (after {raw[k]:g} {unit})"
-            raise _err(first_line + k + 1, f"time {raw[k + 1]:g} {unit} in {title!r} {what}: time must "
-                                           "increase by one sampling interval per row")
-        n = len(t)
-        dt = float((t[-1] - t[0]) / (n - 1))
-        step -= dt
-        np.abs(step, out=step)
-        grid = np.arange(n, dtype=np.float64)  # uniform grid minus the file's time, in place
-        grid *= dt
-        grid += t[0]
-        grid -= t
-        worst = float(max(grid.max(), -grid.min()))
-        if not (math.isfinite(dt) and dt > 0 and math.isfinite(worst)):
-            raise _err(first_line, f"the time column {title!r} does not give a usable sampling interval")
-        if step.max() > 0.5 * dt or worst > 0.5 * dt:
-            raise _non_uniform(raw, t, grid, dt, factor, unit, title, first_line)
-    return dt, worst
-
-
-def _non_uniform(raw, t, grid, dt, factor, unit, title, first_line) -> AtfFormatError:
-    """Error path: name the first step that differs from the usual (median) step."""
-    step = np.diff(t)
-    usual = float(np.median(step))
-    bad = np.abs(step - usual) > 0.5 * usual
-    if bad.any():
-        k = int(np.argmax(bad)) + 1
-        return _err(first_line + k, f"the time column {title!r} jumps from {raw[k - 1]:g} to {raw[k]:g} "
-                                    f"{unit}, but it steps by {usual / factor:g} {unit} elsewhere: samples "
-                                    "are missing or the time is not uniform")
-    k = int(np.argmax(np.abs(grid) > 0.5 * dt))
-    return _err(first_line + k, f"the time column {title!r} drifts away from a uniform sampling grid here "
-                                f"({raw[k]:g} {unit}): the sampling interval is not constant")
-
-
-def _round_rate(fs: float, rel_tol: float) -> float:
-    """The sampling rate with the fewest significant digits within ``rel_tol`` of ``fs``."""
-    for digits in range(1, 16):
-        candidate = float(f"{fs:.{digits}g}")
-        if abs(candidate - fs) <= rel_tol * fs:
-            return candidate
-    return fs
 
 
 # --------------------------------------------------------------------------- layout

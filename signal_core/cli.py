@@ -18,11 +18,12 @@ from pathlib import Path
 from . import __version__
 from .batch import analyze_file
 from .filter_specs import FilterError, FilterSpec
+from .parallel import SchedulerError, analyze_files
 from .params import AnalysisParams, ParamsError
 from .protocol_steps import ProtocolError
 from .protocol_timing import ProtocolTiming
 from .qv import QvFit
-from .sets import SchedulerError, analyze_files, fit_points, qv_points, qv_summary
+from .sets import fit_points, qv_points, qv_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2
 

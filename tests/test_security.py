@@ -6,7 +6,7 @@ word like "evaluation" in a string does not count): no ``eval``/``exec``/``compi
 no ``pickle``/``marshal``/``shelve`` loads, no ``yaml.load``, no ``os.system``/``os.popen``/``os.exec*``,
 no ``shell=True`` anywhere.  ``subprocess`` is allowed only in the test and bench harness (which starts
 the app, PostgreSQL and git with argument lists); the app and ``signal_core`` do not start processes
-(``signal_core.sets`` uses ``multiprocessing`` workers, which run its own functions).
+(``signal_core.parallel`` uses ``multiprocessing`` workers, which run its own functions).
 """
 
 from __future__ import annotations

@@ -16,19 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signal_core import cli
+from signal_core import cli, parallel
 from signal_core import sets as sets_module
 from signal_core.atf import write_atf
 from signal_core.batch import ROW_KEYS
 from signal_core.filenames import parse_filename
+from signal_core.parallel import SchedulerError, analyze_files
 from signal_core.params import AnalysisParams
 from signal_core.protocol_timing import ProtocolTiming
 from signal_core.qv import QvFit
 from signal_core.sets import (
     DEFAULT_SET_ID,
     QvPoint,
-    SchedulerError,
-    analyze_files,
     fit_points,
     fit_sets,
     qv_points,
@@ -262,7 +261,7 @@ def _crash_chunk(items, *args):
     """A worker task that kills its process on files named *crash*."""
     if any("crash" in Path(path).name for _i, path, _v in items):
         os._exit(3)
-    return sets_module._analyze_chunk(items, *args)
+    return parallel._analyze_chunk(items, *args)
 
 
 def test_dead_worker_loses_only_its_file(monkeypatch, folder, set_a):
@@ -270,11 +269,16 @@ def test_dead_worker_loses_only_its_file(monkeypatch, folder, set_a):
     crash.write_bytes(set_a[0].read_bytes())
     paths = [*set_a[:5], crash, *set_a[5:]]
     expected = analyze_files(set_a, PARAMS)
-    monkeypatch.setattr(sets_module, "_analyze_chunk", _crash_chunk)
+    monkeypatch.setattr(parallel, "_analyze_chunk", _crash_chunk)
     rows = analyze_files(paths, PARAMS, workers=2)
     assert len(rows) == len(paths)
     assert rows[:5] + rows[6:] == expected
     assert len(rows[5]) == 1 and rows[5][0]["file"] == os.fspath(crash) and "died" in rows[5][0]["error"]
+
+
+def test_sets_reexports_the_runner():
+    # analyze_files and SchedulerError live in signal_core.parallel; signal_core.sets keeps them importable
+    assert sets_module.analyze_files is analyze_files and sets_module.SchedulerError is SchedulerError
 
 
 def test_dask_missing_and_bad_workers(monkeypatch, set_a):

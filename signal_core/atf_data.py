@@ -1,0 +1,160 @@
+"""The data section of an Axon Text File: the columns as float64 arrays, and the checks of the time axis.
+
+The rows after the column titles go to the C parser of :func:`pandas.read_csv` once, and every
+check on them is vectorised.  Only when something is wrong does a slow line-by-line pass
+(:func:`_find_problem`) run, to name the line, the column and the offending text.  The time
+columns are checked to increase uniformly (:func:`_check_time`) and give the sampling rate
+(:func:`_round_rate`).  Problems are :class:`~signal_core.atf_header.AtfFormatError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from signal_core.atf_header import AtfFormatError, _err, _Head, _show
+
+_NUMBER_RE = {
+    ".": re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
+    ",": re.compile(r"[+-]?(?:\d+,?\d*|,\d+)(?:[eE][+-]?\d+)?"),
+}
+_NOT_FINITE_WORDS = {"nan", "-nan", "+nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity",
+                     "na", "n/a", "#n/a", "null", "none", "1.#inf", "-1.#inf", "1.#qnan", "-1.#ind"}
+_C_SPACE = " \t\n\v\f\r"  # what the C parser skips around a number
+_SEP_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon"}
+
+
+# --------------------------------------------------------------------------- data
+def _read_body(data: bytes, head: _Head) -> list[np.ndarray]:
+    """The m data columns as float64 arrays, or an AtfFormatError naming the first bad line."""
+    buf = io.BytesIO(data if head.body_end == len(data) else data[: head.body_end])
+    buf.seek(head.body_start)
+    try:
+        frame = pd.read_csv(buf, sep=head.sep, header=None, engine="c", dtype=np.float64,
+                            decimal=head.decimal, na_filter=head.trailing, skip_blank_lines=False,
+                            quoting=csv.QUOTE_NONE, skipinitialspace=head.trailing)
+    except (ValueError, OverflowError, IndexError, TypeError) as exc:  # pandas ParserError is a ValueError
+        raise _find_problem(data, head, str(exc)) from None
+    expected = head.m + 1 if head.trailing else head.m
+    if frame.shape[1] != expected:
+        raise _find_problem(data, head, f"{frame.shape[1]} columns")
+    if head.trailing and not np.isnan(frame[head.m].to_numpy()).all():
+        raise _find_problem(data, head, "values after the trailing separator")
+    columns = [frame[i].to_numpy() for i in range(head.m)]
+    if not all(np.isfinite(c).all() for c in columns):
+        raise _find_problem(data, head, "a value that is not a finite number")
+    if len(frame) < 2:
+        raise _err(head.first_data_line, f"only {len(frame)} data row: a recording needs at least 2 samples")
+    return columns
+
+
+def _find_problem(data: bytes, head: _Head, detail: str) -> AtfFormatError:
+    """Slow path, run only on bad files: the first line, column and text that are wrong."""
+    lines = data[head.body_start: head.body_end].split(b"\n")
+    if lines and not lines[-1].strip(b"\r"):
+        lines.pop()
+    number = _NUMBER_RE[head.decimal]
+    sep, m = head.sep, head.m
+    for i, raw in enumerate(lines):
+        line_no = head.first_data_line + i
+        text = raw.rstrip(b"\r").decode("utf-8", errors="replace")
+        if not text.strip():
+            return _err(line_no, "is empty: blank lines are not allowed between data rows")
+        if "\r" in text:
+            return _err(line_no, "has a stray carriage return (CR) inside the row")
+        fields = text.split(sep)
+        if len(fields) == m + 1 and not fields[-1].strip(_C_SPACE):
+            if fields[-1].strip(" "):
+                return _err(line_no, f"has a stray whitespace character after the last {_SEP_NAMES[sep]}")
+            if not head.trailing:
+                return _err(line_no, f"ends with an extra {_SEP_NAMES[sep]} that the first data row "
+                                     f"(line {head.first_data_line}) does not have")
+            fields.pop()
+        if len(fields) != m:
+            if len(fields) < m and i == len(lines) - 1:
+                return _err(line_no, f"the last row has only {len(fields)} of {m} values: the file looks "
+                                     "truncated (cut off while being written or copied)")
+            hint = (" (decimal commas cannot be used when commas also separate the values)"
+                    if sep == "," and len(fields) > m else "")
+            values = "value" if len(fields) == 1 else "values"
+            return _err(line_no, f"has {len(fields)} {values} but line 2 says {m} data columns{hint}")
+        for c, cell in enumerate(fields):
+            where = f"column {c + 1} ({head.titles[c]!r})"
+            cell = cell.strip(_C_SPACE)
+            if not cell:
+                return _err(line_no, f"{where} is empty")
+            if not number.fullmatch(cell):
+                if cell.lower() in _NOT_FINITE_WORDS:
+                    return _err(line_no, f"{where}: {_show(cell)} is not a finite number; every sample "
+                                         "must be a number")
+                hint = ""
+                if head.decimal == "," and "." in cell:
+                    hint = " (this file uses decimal commas elsewhere: it mixes decimal points and commas)"
+                return _err(line_no, f"{where}: {_show(cell)} is not a number{hint}")
+            if not math.isfinite(float(cell.replace(",", "."))):
+                return _err(line_no, f"{where}: {_show(cell)} is too large to be a sample value")
+    return _err(head.first_data_line, f"the data rows could not be read as numbers ({detail[:200]})")
+
+
+# --------------------------------------------------------------------------- time
+def _check_time(raw: np.ndarray, factor: float, unit: str, title: str, first_line: int) -> tuple[float, float]:
+    """Check one time column is strictly increasing and uniform.
+
+    Returns
+    -------
+    (float, float)
+        Sampling interval (s, from the first and last samples) and the largest deviation
+        of any sample from the uniform grid (s).
+    """
+    with np.errstate(all="ignore"):
+        t = raw if factor == 1.0 else raw * factor
+        step = t[1:] - t[:-1]
+        if step.min() <= 0:
+            k = int(np.argmax(step <= 0))
+            what = "repeats the previous row's time" if step[k] == 0 else \
+                f"goes backwards (after {raw[k]:g} {unit})"
+            raise _err(first_line + k + 1, f"time {raw[k + 1]:g} {unit} in {title!r} {what}: time must "
+                                           "increase by one sampling interval per row")
+        n = len(t)
+        dt = float((t[-1] - t[0]) / (n - 1))
+        step -= dt
+        np.abs(step, out=step)
+        grid = np.arange(n, dtype=np.float64)  # uniform grid minus the file's time, in place
+        grid *= dt
+        grid += t[0]
+        grid -= t
+        worst = float(max(grid.max(), -grid.min()))
+        if not (math.isfinite(dt) and dt > 0 and math.isfinite(worst)):
+            raise _err(first_line, f"the time column {title!r} does not give a usable sampling interval")
+        if step.max() > 0.5 * dt or worst > 0.5 * dt:
+            raise _non_uniform(raw, t, grid, dt, factor, unit, title, first_line)
+    return dt, worst
+
+
+def _non_uniform(raw, t, grid, dt, factor, unit, title, first_line) -> AtfFormatError:
+    """Error path: name the first step that differs from the usual (median) step."""
+    step = np.diff(t)
+    usual = float(np.median(step))
+    bad = np.abs(step - usual) > 0.5 * usual
+    if bad.any():
+        k = int(np.argmax(bad)) + 1
+        return _err(first_line + k, f"the time column {title!r} jumps from {raw[k - 1]:g} to {raw[k]:g} "
+                                    f"{unit}, but it steps by {usual / factor:g} {unit} elsewhere: samples "
+                                    "are missing or the time is not uniform")
+    k = int(np.argmax(np.abs(grid) > 0.5 * dt))
+    return _err(first_line + k, f"the time column {title!r} drifts away from a uniform sampling grid here "
+                                f"({raw[k]:g} {unit}): the sampling interval is not constant")
+
+
+def _round_rate(fs: float, rel_tol: float) -> float:
+    """The sampling rate with the fewest significant digits within ``rel_tol`` of ``fs``."""
+    for digits in range(1, 16):
+        candidate = float(f"{fs:.{digits}g}")
+        if abs(candidate - fs) <= rel_tol * fs:
+            return candidate
+    return fs
