@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from app import history, nav, state, streamlit_fixes, ui
+from app import heap, history, nav, state, streamlit_fixes, ui
 
 streamlit_fixes.keep_deferred_downloads()  # once per process: downloads survive other sessions' reruns
+heap.freeze_startup_heap()  # once per process: the GC after every run skips the imported modules
 
 st.set_page_config(page_title="Signal Analyzer", page_icon="⚡", layout="wide")
 state.init()
