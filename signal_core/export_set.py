@@ -16,7 +16,6 @@ from .export_data import (
     ExportEntry,
     Failure,
     block_mean,
-    fit_rows,
     flags_text,
     normalise_failures,
     utc_iso,
@@ -36,6 +35,7 @@ from .export_xlsx import (
     qv_chart,
     safe_sheet_name,
     write_fit_line,
+    write_fit_table,
 )
 from .filenames import parse_filename
 from .qv import QvFit
@@ -187,16 +187,8 @@ def set_workbook(
     row += 1
     fit_ref = None
     if fit is not None:
-        put_text(ws, row, 0, "Boltzmann fit of Q_on against V_test: Q = Q_max / (1 + exp(-(V - V_half)/k))",
-                 sh.bold)
-        put_headers(ws, row + 1, 0, ["parameter", "value", "standard error", "unit"], sh.header)
-        for i, (label, value, se, unit) in enumerate(fit_rows(fit), row + 2):
-            put_text(ws, i, 0, label)
-            put_num(ws, i, 1, value, sh.num("0.000"))
-            put_num(ws, i, 2, se, sh.num("0.000"))
-            put_text(ws, i, 3, unit)
+        row += 1 + write_fit_table(ws, row, fit, sh)
         fit_ref = write_fit_line(ws, 3, 14, fit, *entries_v_range(entries), sh)
-        row += 3 + len(fit_rows(fit))
     if len(entries) >= 1:
         ws.insert_chart(row + 1, 0, qv_chart(wb, ws.name, 4, 3 + len(entries), 3, 4, fit_ref,
                                              title="Q_on against V_test"))

@@ -21,7 +21,6 @@ from .export_data import (
     Failure,
     entry_curves,
     file_rows,
-    fit_rows,
     flags_text,
     has_area,
     normalise_failures,
@@ -45,6 +44,7 @@ from .export_xlsx import (
     qv_chart,
     write_curve_block,
     write_fit_line,
+    write_fit_table,
 )
 from .filters import decimate, decimated_time
 from .params import AnalysisParams
@@ -94,14 +94,7 @@ def _summary(ws, sh: Sheets, entries: Sequence[ExportEntry], failures: Sequence[
         put_text(ws, 1, 0, "(nothing was analysed)", sh.note)
     if fit is not None:
         row += 2
-        put_text(ws, row, 0, "Boltzmann fit of Q_on against V_test: Q = Q_max / (1 + exp(-(V - V_half)/k))",
-                 sh.bold)
-        put_headers(ws, row + 1, 0, ["parameter", "value", "standard error", "unit"], sh.header)
-        for i, (label, value, se, unit) in enumerate(fit_rows(fit), row + 2):
-            put_text(ws, i, 0, label)
-            put_num(ws, i, 1, value, sh.num("0.000"))
-            put_num(ws, i, 2, se, sh.num("0.000"))
-            put_text(ws, i, 3, unit)
+        write_fit_table(ws, row, fit, sh)
     v_col = 2 + [q.key for q in quantities].index("v_test_mV")
     q_col = 2 + [q.key for q in quantities].index("q_on_pC")
     return v_col, q_col

@@ -22,7 +22,7 @@ from xlsxwriter.utility import quote_sheetname
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from .export_data import AXIS_HEADERS, Curve, ExportEntry, boltzmann_line, utc_iso
+from .export_data import AXIS_HEADERS, Curve, ExportEntry, boltzmann_line, fit_rows, utc_iso
 
 __all__ = ["CurveRef", "Sheets", "safe_sheet_name"]
 
@@ -265,6 +265,19 @@ def control_chart(wb: Workbook, refs: dict[str, CurveRef], title_ref: tuple[str,
     _add(chart, refs["magenta_on"], MAGENTA, width=2.0)
     _add(chart, refs["magenta_off"], MAGENTA, dash=True, width=2.0)
     return chart
+
+
+def write_fit_table(ws: Worksheet, row: int, fit, sh: Sheets) -> int:
+    """The Boltzmann fit's parameters with standard errors and units from ``row``; returns the rows used."""
+    put_text(ws, row, 0, "Boltzmann fit of Q_on against V_test: Q = Q_max / (1 + exp(-(V - V_half)/k))", sh.bold)
+    put_headers(ws, row + 1, 0, ["parameter", "value", "standard error", "unit"], sh.header)
+    rows = fit_rows(fit)
+    for i, (label, value, se, unit) in enumerate(rows, row + 2):
+        put_text(ws, i, 0, label)
+        put_num(ws, i, 1, value, sh.num("0.000"))
+        put_num(ws, i, 2, se, sh.num("0.000"))
+        put_text(ws, i, 3, unit)
+    return 2 + len(rows)
 
 
 def write_fit_line(ws: Worksheet, row: int, col: int, fit, v_min: float, v_max: float, sh: Sheets) -> CurveRef:
