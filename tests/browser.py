@@ -6,7 +6,9 @@ Screenshots go to ``test-artifacts/`` (git-ignored), kept as CI artifacts.
 The helpers below (``rerun``, ``go``, ``upload``, ``no_exception``, ``metric``, ...) use
 Playwright's sync API, as the tests and ``bench/bench_app.py`` do; the selectors and JavaScript
 snippets (``IDLE``, ``UPLOAD``, ``WATCH``, ``Q_ON``) are plain strings, also used by the async
-``bench/bench_load.py``.
+``bench/bench_load.py``.  Pages come from :func:`new_page` (or the ``page`` fixture), which counts
+the script runs the server finishes for them, so that :func:`rerun` knows when an action's run is
+over.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +39,9 @@ VIEWPORT = {"width": 1400, "height": 1000}
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 #: the Load page's file input
 UPLOAD = "[data-testid=stFileUploader] input[type=file]"
-#: counts changes of ``data-test-script-state`` in ``window.__stChanges``; installing it twice does nothing
+#: counts changes of ``data-test-script-state`` in ``window.__stChanges``; installing it twice does nothing.
+#: ``bench/bench_app.py`` times reruns with it (polled every frame); a run of a few milliseconds may
+#: change nothing there, so the tests wait on the server's count instead (:func:`rerun`, :func:`runs`)
 WATCH = """() => {
   if (window.__stChanges !== undefined) return;
   window.__stChanges = 0;
@@ -92,10 +98,46 @@ def page(browser, app_server):
 
 def new_page(browser, timeout_ms: int = 30_000):
     """A fresh browser context (no session, cookies or storage shared), 1400 x 1000, downloads allowed,
-    and its page: ``(context, page)``; close the context when done."""
+    and its page: ``(context, page)``, whose script runs are counted (:func:`runs`); close the context
+    when done."""
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     context.set_default_timeout(timeout_ms)
-    return context, context.new_page()
+    pg = context.new_page()
+    track_runs(pg)
+    return context, pg
+
+
+#: page -> [number of script runs the server has finished for it]
+_RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def track_runs(pg) -> None:
+    """Count the script runs the server finishes for ``pg``: the ``script_finished`` messages on the
+    app's websocket (a reload opens a new one, counted too).  Call before the page opens the app.
+
+    This is the server's own word that a run is over; the page's ``data-test-script-state``
+    attribute is not: when a run takes only a few milliseconds the front end may never show
+    "running", and an observer of the attribute sees nothing change.
+    """
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    count = _RUNS.setdefault(pg, [0])
+
+    def on_frame(payload: bytes | str) -> None:
+        if isinstance(payload, bytes) and ForwardMsg.FromString(payload).HasField("script_finished"):
+            count[0] += 1
+
+    def on_websocket(ws) -> None:
+        if ws.url.endswith("/_stcore/stream"):
+            ws.on("framereceived", on_frame)
+
+    pg.on("websocket", on_websocket)
+
+
+def runs(pg) -> int:
+    """How many script runs the server has finished for ``pg`` so far (see :func:`track_runs`)."""
+    assert pg in _RUNS, "the page was not made by new_page() or the page fixture: its runs are not counted"
+    return _RUNS[pg][0]
 
 
 def wait_idle(pg, timeout_ms: int = 30_000) -> None:
@@ -118,14 +160,15 @@ def offline_problems(pg) -> list[str]:
 
 @contextmanager
 def rerun(pg, timeout_ms: int = 30_000) -> Iterator[None]:
-    """Run the body (an action that makes Streamlit rerun), then wait until that rerun has finished.
-
-    Installs the rerun counter (``WATCH``) first if the page has none yet.
-    """
-    pg.evaluate(WATCH)
-    before = pg.evaluate("window.__stChanges")
+    """Run the body (an action that makes Streamlit rerun), then wait until that rerun has finished:
+    the server has finished a script run after the action (:func:`runs`) and the page is idle."""
+    before = runs(pg)
     yield
-    pg.wait_for_function("n => window.__stChanges > n", arg=before, timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while runs(pg) <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no script run finished within {timeout_ms} ms of the action on {pg.url}")
+        pg.wait_for_timeout(25)  # Playwright delivers the websocket events while it waits
     wait_idle(pg, timeout_ms)
 
 

@@ -18,7 +18,7 @@ from signal_core.analysis import analyze_sweep
 from signal_core.atf import read_atf, write_atf
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import demo_recording
-from tests.browser import WATCH, go, no_exception, offline_problems, rerun, screenshot, upload, wait_idle
+from tests.browser import go, no_exception, offline_problems, rerun, screenshot, upload, wait_idle
 
 SAMPLE = SAMPLE_ATF.name
 DEMO = "demo_0001_-20mV.atf"
@@ -34,7 +34,7 @@ CARDS = {
 # ------------------------------------------------------------------ helpers
 @pytest.fixture
 def app(page):  # noqa: F811 - the fixture imported from tests.browser
-    """The ``page`` fixture (fresh context, app idle) with the rerun counter installed.
+    """The ``page`` fixture (fresh context, app idle, its script runs counted), reloaded with listeners on.
 
     Afterwards: no JavaScript error was raised and nothing was fetched from another host
     (the app must work offline, e.g. no icon font from the internet).
@@ -42,7 +42,6 @@ def app(page):  # noqa: F811 - the fixture imported from tests.browser
     problems = offline_problems(page)
     page.reload()  # the first load too, now that the listeners are on
     wait_idle(page)
-    page.evaluate(WATCH)
     yield page
     assert not problems, problems
 
