@@ -11,7 +11,10 @@ users at once (``bench/bench_load.py`` sampled with py-spy).
 would otherwise be imported on the first visit of each page) and then moves every object alive
 at that moment into the collector's permanent generation (:func:`gc.freeze`, the technique
 CPython documents for pre-fork servers).  Later collections skip them; objects created by the
-sessions -- recordings, analyses, figures -- are collected exactly as before.
+sessions -- recordings, analyses, figures -- are collected exactly as before.  Reference counting
+is not affected: frozen objects are still freed when their last reference goes; only frozen
+reference cycles stay for the life of the process -- the first session's own objects alive at that
+moment (it has just connected and holds no recording yet).
 """
 
 from __future__ import annotations
