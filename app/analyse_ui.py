@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from signal_core.analysis import ChargeResult
+from signal_core.analysis.pipeline import ChargeResult
 
 from . import figures, state
 from .recipe_ui import HINT

@@ -15,12 +15,12 @@ import json
 import numpy as np
 import streamlit as st
 
-from signal_core.analysis import ChargeResult, analyze_recording, analyze_sweep
-from signal_core.atf import write_atf
-from signal_core.batch import result_row
-from signal_core.filter_specs import chain_from_json
-from signal_core.filters import apply_chain, power_spectrum
-from signal_core.io import read_recording
+from signal_core.analysis.batch import result_row
+from signal_core.analysis.pipeline import ChargeResult, analyze_recording, analyze_sweep
+from signal_core.filters.chain import apply_chain, power_spectrum
+from signal_core.filters.specs import chain_from_json
+from signal_core.io.atf import write_atf
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.recording import Recording
 from signal_core.synthetic import demo_recording
@@ -83,7 +83,7 @@ def file_info(sha: str, _data: bytes, name: str) -> tuple[int, bool]:
 def set_rows(sha: str, params_json: str, label: str, _data: bytes, name: str) -> tuple[list[dict], list[list[str]]]:
     """Every sweep of one file analysed as the CLI's ``qv`` does it (``analyze_recording``).
 
-    Returns the rows (:func:`signal_core.batch.result_row` with ``file=label``; one per sweep) and
+    Returns the rows (:func:`signal_core.analysis.batch.result_row` with ``file=label``; one per sweep) and
     each row's flag codes. Small (no curves), so a whole set stays cached; the params JSON carries
     any V2 set by hand (``v_test_mV``), so each V2 of a file is its own entry.
     """

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from signal_core import export
-from signal_core.analysis import ChargeResult, analyze_recording
-from signal_core.io import RecordingFormatError, read_recording
+from signal_core.analysis.pipeline import ChargeResult, analyze_recording
+from signal_core.io.read import RecordingFormatError, read_recording
 from signal_core.params import AnalysisParams
 from signal_core.recording import RecordingError
 

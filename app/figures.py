@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from signal_core.filter_specs import FilterError
-from signal_core.filters import decimate, decimated_time
+from signal_core.filters.chain import decimate, decimated_time
+from signal_core.filters.specs import FilterError
 
 from .downsample import MAX_POINTS, downsample, window
 

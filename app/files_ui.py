@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from signal_core.analysis import find_protocol
+from signal_core.analysis.pipeline import find_protocol
 from signal_core.params import ParamsError
-from signal_core.protocol_steps import ProtocolError
+from signal_core.protocol.steps import ProtocolError
 
 from . import cache, downloads, state, tables
 from .ui import md_escape

@@ -27,7 +27,7 @@ from typing import Any
 
 import streamlit as st
 
-from signal_core.analysis import ChargeResult
+from signal_core.analysis.pipeline import ChargeResult
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.store import (
     Store,

@@ -19,10 +19,10 @@ import pandas as pd
 import streamlit as st
 
 from signal_core import export
-from signal_core.analysis import ChargeResult, analyze_recording
-from signal_core.filenames import parse_filename
-from signal_core.io import read_recording
+from signal_core.analysis.pipeline import ChargeResult, analyze_recording
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
+from signal_core.protocol.filenames import parse_filename
 from signal_core.qv import QvFit
 from signal_core.sets import DEFAULT_SET_ID, QvPoint, fit_points
 

@@ -13,11 +13,11 @@ from typing import Any
 import pywt
 import streamlit as st
 
-from signal_core.analysis import find_protocol
-from signal_core.filter_specs import KINDS, FilterError, FilterSpec
+from signal_core.analysis.pipeline import find_protocol
+from signal_core.filters.specs import KINDS, FilterError, FilterSpec
 from signal_core.params import CONTROL_SOURCES, TAIL_MODES, AnalysisParams, ParamsError
-from signal_core.protocol_steps import Protocol, ProtocolError
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.steps import Protocol, ProtocolError
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.recording import Recording
 
 from . import state, tables

@@ -1,7 +1,7 @@
 """Glue of the Q–V sets page (``pages/6_sets.py``): files in, Q–V points, one Boltzmann per set.
 
 Every sweep is analysed in this process exactly as ``python -m signal_core qv`` does it
-(:func:`signal_core.analysis.analyze_recording` per file, V2 from the file name for single-sweep
+(:func:`signal_core.analysis.pipeline.analyze_recording` per file, V2 from the file name for single-sweep
 recordings without a voltage channel), through :func:`app.cache.set_rows`: digest-keyed, one
 entry per file and V2, so a page change and back, or an edit that does not touch V2, is instant.
 A V2 typed in the table re-runs that file with ``v_test_mV`` set (the charges depend on V2 through
@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from signal_core.filenames import parse_filename
 from signal_core.params import AnalysisParams
+from signal_core.protocol.filenames import parse_filename
 from signal_core.sets import QvPoint, qv_points
 
 from . import cache
@@ -91,7 +91,7 @@ def file_label(lf: LoadedFile) -> str:
     """The ``file`` of a file's rows and points: unique per content, and its last part is the file's name.
 
     Two recordings may share a name (``0001_0_-100.atf`` on two days); the digest keeps them apart,
-    and :func:`signal_core.filenames.parse_filename` reads only the last part, so set and V2 still
+    and :func:`signal_core.protocol.filenames.parse_filename` reads only the last part, so set and V2 still
     come from the name.
     """
     return f"{lf.sha256[:12]}/{lf.name}"

@@ -5,7 +5,7 @@ A ``file_uploader`` forgets its files when the user changes page, so its ``on_ch
 the entry script then reads them (:func:`take_pending`) and keeps each good file in
 :func:`files` (insertion order, keyed by SHA-256) and each bad one with the reader's
 message in :func:`errors`, so one bad file never unloads the others.  A file over the
-upload limit (:data:`signal_core.limits.MAX_UPLOAD_BYTES`, 50 MB, the same number as
+upload limit (:data:`signal_core.io.limits.MAX_UPLOAD_BYTES`, 50 MB, the same number as
 ``server.maxUploadSize``) is refused in :func:`on_upload` before its bytes are copied, and
 again in ``ui.ingest_pending`` for files queued another way.
 
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from signal_core.filter_specs import FilterSpec
-from signal_core.limits import MAX_UPLOAD_BYTES
+from signal_core.filters.specs import FilterSpec
+from signal_core.io.limits import MAX_UPLOAD_BYTES
 from signal_core.params import AnalysisParams
 from signal_core.recording import sha256_hex
 

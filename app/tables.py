@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from signal_core.protocol_steps import Protocol, ProtocolError
+from signal_core.protocol.steps import Protocol, ProtocolError
 from signal_core.recording import Recording
 
 __all__ = ["EPOCH_COLUMNS", "apply_edits", "epoch_frame", "file_summary", "header_frame", "protocol_from_frame"]

@@ -14,11 +14,11 @@ from contextlib import contextmanager, nullcontext
 
 import streamlit as st
 
-from signal_core.analysis import AnalysisError, ChargeResult
-from signal_core.filter_specs import FilterError
-from signal_core.io import RecordingFormatError, RecordingTooLargeError
+from signal_core.analysis.pipeline import AnalysisError, ChargeResult
+from signal_core.filters.specs import FilterError
+from signal_core.io.read import RecordingFormatError, RecordingTooLargeError
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol_steps import ProtocolError
+from signal_core.protocol.steps import ProtocolError
 from signal_core.recording import Recording, RecordingError
 
 from . import cache, downloads, state

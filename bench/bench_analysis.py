@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from signal_core.analysis import analyze_recording  # noqa: E402
-from signal_core.batch import result_row  # noqa: E402
-from signal_core.filter_specs import FilterSpec  # noqa: E402
-from signal_core.io import read_recording  # noqa: E402
+from signal_core.analysis.batch import result_row  # noqa: E402
+from signal_core.analysis.pipeline import analyze_recording  # noqa: E402
+from signal_core.filters.specs import FilterSpec  # noqa: E402
+from signal_core.io.read import read_recording  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"

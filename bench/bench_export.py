@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from signal_core.analysis import analyze_recording  # noqa: E402
+from signal_core.analysis.pipeline import analyze_recording  # noqa: E402
 from signal_core.export import (  # noqa: E402
     ExportEntry,
     analysis_workbook,
@@ -29,8 +29,8 @@ from signal_core.export import (  # noqa: E402
     results_long_csv,
     set_workbook,
 )
-from signal_core.export_data import WORKBOOK_CURVE_POINTS  # noqa: E402
-from signal_core.filter_specs import FilterSpec  # noqa: E402
+from signal_core.export.data import WORKBOOK_CURVE_POINTS  # noqa: E402
+from signal_core.filters.specs import FilterSpec  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
 from signal_core.qv import fit_qv  # noqa: E402
 from signal_core.recording import sha256_hex  # noqa: E402

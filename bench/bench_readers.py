@@ -19,7 +19,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from signal_core.atf import read_atf  # noqa: E402
+from signal_core.io.atf import read_atf  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"
 ROUNDS = 41  # read_atf and pandas, interleaved

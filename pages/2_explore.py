@@ -5,8 +5,8 @@ import json
 import streamlit as st
 
 from app import cache, downloads, figures, recipe_ui, state, ui
-from signal_core.analysis import find_protocol
-from signal_core.filter_specs import chain_to_json
+from signal_core.analysis.pipeline import find_protocol
+from signal_core.filters.specs import chain_to_json
 
 st.title("🔍 Explore and filter")
 lf, rec = ui.need_active_file()

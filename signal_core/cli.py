@@ -1,7 +1,7 @@
 """Command line: ``python -m signal_core analyze|qv FILE... [options]``.
 
 The same numbers as the app and the Python API: every command builds one
-:class:`~signal_core.params.AnalysisParams` and runs :func:`~signal_core.batch.analyze_file`.
+:class:`~signal_core.params.AnalysisParams` and runs :func:`~signal_core.analysis.batch.analyze_file`.
 Exit status: 0 when every file and sweep was analysed, 2 when any could not be
 (each failure is reported, the others are still analysed), 1 for bad options.
 """
@@ -15,15 +15,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .batch import analyze_file
-from .filter_specs import FilterError, FilterSpec
-from .parallel import SchedulerError, analyze_files
-from .params import AnalysisParams, ParamsError
-from .protocol_steps import ProtocolError
-from .protocol_timing import ProtocolTiming
-from .qv import QvFit
-from .sets import fit_points, qv_points, qv_summary
+from signal_core import __version__
+from signal_core.analysis.batch import analyze_file
+from signal_core.filters.specs import FilterError, FilterSpec
+from signal_core.parallel import SchedulerError, analyze_files
+from signal_core.params import AnalysisParams, ParamsError
+from signal_core.protocol.steps import ProtocolError
+from signal_core.protocol.timing import ProtocolTiming
+from signal_core.qv import QvFit
+from signal_core.sets import fit_points, qv_points, qv_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2
 
@@ -190,7 +190,7 @@ def _analyze_all(args: argparse.Namespace, params: AnalysisParams, export: list 
 
 
 def _export_items(file: str, rec, outcomes: list, file_rows: list[dict]) -> tuple[list, list]:
-    from .export import split_outcomes
+    from signal_core.export import split_outcomes
 
     name = Path(file).name
     if rec is None:
@@ -201,7 +201,7 @@ def _export_items(file: str, rec, outcomes: list, file_rows: list[dict]) -> tupl
 
 def _write_exports(args: argparse.Namespace, export: list, *, fit=None) -> int:
     """Write ``--out`` and ``--curves-csv``; EXIT_OK, or EXIT_USAGE when a file cannot be written."""
-    from .export import analysis_workbook, curves_csv, results_csv, set_workbook, sets_from_names
+    from signal_core.export import analysis_workbook, curves_csv, results_csv, set_workbook, sets_from_names
 
     entries = [e for pair in export for e in pair[0]]
     failures = [f for pair in export for f in pair[1]]

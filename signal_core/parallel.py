@@ -1,6 +1,6 @@
 """Many files analysed in one call: in this process, in worker processes, or on a Dask cluster.
 
-Every mode runs the same function per file (:func:`signal_core.batch.analyze_file`), so the
+Every mode runs the same function per file (:func:`signal_core.analysis.batch.analyze_file`), so the
 rows are identical, float for float, whichever way a set is analysed.
 :func:`analyze_files` gives the rows per file, in input order; a bad file gives its error row
 and the others go on; a crashed worker process is reported on the files it took down (they are
@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from .analysis import analyze_recording
-from .batch import ROW_KEYS, analyze_file, result_row
-from .filenames import parse_filename
-from .params import AnalysisParams
+from signal_core.analysis.batch import ROW_KEYS, analyze_file, result_row
+from signal_core.analysis.pipeline import analyze_recording
+from signal_core.params import AnalysisParams
+from signal_core.protocol.filenames import parse_filename
 
 __all__ = ["SchedulerError", "analyze_files"]
 
@@ -204,7 +204,7 @@ def analyze_files(
     v_test_mV: Mapping[PathLike, float] | None = None,
     v_test_from_name: bool = False,
 ) -> list[list[dict]]:
-    """Analyse many files: one list of rows (:func:`signal_core.batch.analyze_file`) per path, in input order.
+    """Analyse many files: one list of rows (:func:`signal_core.analysis.batch.analyze_file`) per path, in input order.
 
     Parameters
     ----------
@@ -238,7 +238,7 @@ def analyze_files(
     Returns
     -------
     list of list of dict
-        ``result[k]`` holds the rows of ``paths[k]`` (one per sweep; keys :data:`~signal_core.batch.ROW_KEYS`).
+        ``result[k]`` holds the rows of ``paths[k]`` (one per sweep; keys :data:`~signal_core.analysis.batch.ROW_KEYS`).
         A file that cannot be read gives one row with its ``error``, the others are still analysed;
         a file whose worker process died (the files a dead worker took down are first retried one
         by one) gives a row saying so.

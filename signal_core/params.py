@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .filter_specs import FilterSpec
-from .protocol_steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
-from .protocol_timing import ProtocolTiming
+from signal_core.filters.specs import FilterSpec
+from signal_core.protocol.steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
+from signal_core.protocol.timing import ProtocolTiming
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 

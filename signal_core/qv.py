@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .fitting import fit_boltzmann, valence_from_k, valence_se
+from signal_core.fitting import fit_boltzmann, valence_from_k, valence_se
 
 __all__ = ["QvFit", "fit_qv"]
 

@@ -27,12 +27,12 @@ import os
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from .batch import clean_json
-from .filenames import parse_filename
-from .fitting import FitError
-from .parallel import PathLike, SchedulerError, analyze_files
-from .params import AnalysisParams
-from .qv import QvFit, fit_qv
+from signal_core.analysis.batch import clean_json
+from signal_core.fitting import FitError
+from signal_core.parallel import PathLike, SchedulerError, analyze_files
+from signal_core.params import AnalysisParams
+from signal_core.protocol.filenames import parse_filename
+from signal_core.qv import QvFit, fit_qv
 
 __all__ = [
     "DEFAULT_SET_ID",

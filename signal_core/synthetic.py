@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import lfilter
 
-from .protocol_steps import Protocol
-from .protocol_timing import ProtocolTiming, protocol_from_timing
-from .recording import Recording
+from signal_core.protocol.steps import Protocol
+from signal_core.protocol.timing import ProtocolTiming, protocol_from_timing
+from signal_core.recording import Recording
 
 __all__ = [
     "CellModel",
@@ -124,7 +124,7 @@ class SyntheticRecording:
 
     def to_atf_bytes(self) -> bytes:
         """The recording as a Clampfit-style ATF file (what the demo button "uploads")."""
-        from .atf_writer import write_atf
+        from signal_core.io.atf_writer import write_atf
 
         return write_atf(self.recording)
 

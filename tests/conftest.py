@@ -61,6 +61,6 @@ def sample_bytes(sample_path: Path) -> bytes:
 
 @pytest.fixture(scope="session")
 def sample_recording(sample_bytes: bytes):
-    from signal_core.atf import read_atf
+    from signal_core.io.atf import read_atf
 
     return read_atf(sample_bytes, name=SAMPLE_ATF.name)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signal_core.abf import AbfFormatError, read_abf
-from signal_core.atf import AtfFormatError, write_atf
-from signal_core.io import RecordingFormatError, detect_format, read_recording
+from signal_core.io.abf import AbfFormatError, read_abf
+from signal_core.io.atf import AtfFormatError, write_atf
+from signal_core.io.read import RecordingFormatError, detect_format, read_recording
 
 pyabf_writer = pytest.importorskip("pyabf.abfWriter")
 
@@ -158,7 +158,7 @@ class FakeAbf:
 
 
 def test_command_waveform_kept_only_when_it_is_a_changing_voltage():
-    from signal_core.abf import _command
+    from signal_core.io.abf import _command
 
     step = np.where(np.arange(N) < N // 2, -80.0, -100.0)
     kept = _command(FakeAbf([step, step + 1.0]), 2, N)

@@ -7,11 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from signal_core.analysis import AnalysisError, ChargeResult, SweepFailure, analyze_recording, analyze_sweep
-from signal_core.filter_specs import FilterSpec
+from signal_core.analysis.pipeline import (
+    AnalysisError,
+    ChargeResult,
+    SweepFailure,
+    analyze_recording,
+    analyze_sweep,
+)
+from signal_core.filters.specs import FilterSpec
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol_steps import ProtocolError
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.steps import ProtocolError
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.qv import fit_qv
 from signal_core.synthetic import CellModel, simulate
 

@@ -13,8 +13,8 @@ import pytest
 from app_helpers import click, metrics, new_app, no_errors, number, upload
 
 from app import history
-from signal_core.analysis import analyze_sweep
-from signal_core.io import read_recording
+from signal_core.analysis.pipeline import analyze_sweep
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.store import Store
 

@@ -9,10 +9,10 @@ from app_helpers import click, figures, metrics, new_app, no_errors, number, tra
 from conftest import BROKEN
 
 from app.analyse_ui import TAB, TABS
-from signal_core.analysis import analyze_sweep
-from signal_core.atf import write_atf
-from signal_core.filter_specs import FilterSpec
-from signal_core.io import read_recording
+from signal_core.analysis.pipeline import analyze_sweep
+from signal_core.filters.specs import FilterSpec
+from signal_core.io.atf import write_atf
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import CellModel, simulate
 

@@ -24,10 +24,10 @@ from app_helpers import array, figures, new_app, no_errors, traces, upload
 
 from app import qv_results, sets_ui
 from app.figures_qv import qv_figure
-from signal_core.atf import write_atf
+from signal_core.io.atf import write_atf
 from signal_core.parallel import analyze_files
 from signal_core.params import AnalysisParams
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.qv import QvFit
 from signal_core.sets import QvPoint, fit_points, fit_sets, qv_points
 from signal_core.synthetic import CellModel, simulate

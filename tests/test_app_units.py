@@ -8,11 +8,11 @@ import pytest
 
 from app import downloads, figures, state, tables
 from app.downsample import MAX_POINTS, downsample, minmax_indices, window
-from signal_core.analysis import analyze_sweep
-from signal_core.filter_specs import FilterSpec
-from signal_core.filters import apply_chain, power_spectrum
+from signal_core.analysis.pipeline import analyze_sweep
+from signal_core.filters.chain import apply_chain, power_spectrum
+from signal_core.filters.specs import FilterSpec
 from signal_core.params import AnalysisParams
-from signal_core.protocol_steps import ProtocolError
+from signal_core.protocol.steps import ProtocolError
 
 
 # ------------------------------------------------------------------ downsample
@@ -75,7 +75,7 @@ def _points(trace) -> int:
 def test_trace_figure_names_units_bands(sample_recording):
     rec = sample_recording
     fil = apply_chain(rec.current(0), rec.fs_hz, (FilterSpec("butter", cutoff_hz=2000.0),))
-    from signal_core.analysis import find_protocol
+    from signal_core.analysis.pipeline import find_protocol
 
     epochs = find_protocol(rec, 0, AnalysisParams()).epochs
     fig = figures.trace_figure(rec.t_s, raw_pA=rec.current(0), filtered_pA=fil, voltage_mV=rec.voltage(0),

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signal_core.atf import AtfFormatError, read_atf, write_atf
+from signal_core.io.atf import AtfFormatError, read_atf, write_atf
 from signal_core.recording import Recording
 
 SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99e"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from signal_core.analysis import analyze_sweep
-from signal_core.atf import read_atf, write_atf
-from signal_core.filter_specs import FilterSpec
+from signal_core.analysis.pipeline import analyze_sweep
+from signal_core.filters.specs import FilterSpec
+from signal_core.io.atf import read_atf, write_atf
 from signal_core.params import AnalysisParams
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.synthetic import CellModel, simulate
 
 ROOT = Path(__file__).resolve().parents[1]

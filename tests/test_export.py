@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 from openpyxl.utils.cell import range_boundaries
 
 import signal_core
-from signal_core import export_workbook, export_xlsx
-from signal_core.analysis import SweepFailure, analyze_recording
-from signal_core.batch import ROW_KEYS
+from signal_core.analysis.batch import ROW_KEYS
+from signal_core.analysis.pipeline import SweepFailure, analyze_recording
 from signal_core.export import (
     QUANTITIES,
     ExportEntry,
@@ -40,11 +39,13 @@ from signal_core.export import (
     sets_from_names,
     split_outcomes,
 )
-from signal_core.export_data import ORANGE_POINTS
-from signal_core.export_data import WORKBOOK_CURVE_POINTS as CURVE_POINTS
-from signal_core.filter_specs import FilterSpec
+from signal_core.export import workbook as export_workbook
+from signal_core.export import xlsx as export_xlsx
+from signal_core.export.data import ORANGE_POINTS
+from signal_core.export.data import WORKBOOK_CURVE_POINTS as CURVE_POINTS
+from signal_core.filters.specs import FilterSpec
 from signal_core.params import AnalysisParams
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.qv import fit_qv
 from signal_core.synthetic import CellModel, simulate
 
@@ -632,7 +633,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def atf_files(tmp_path_factory):
-    from signal_core.atf import write_atf
+    from signal_core.io.atf import write_atf
 
     folder = tmp_path_factory.mktemp("atf")
     names = []

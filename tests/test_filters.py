@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from signal_core import filter_specs, filters
-from signal_core.filter_specs import FilterError, FilterSpec, chain_from_json, chain_to_json, parse_chain
-from signal_core.filters import (
+from signal_core.filters import chain as filters
+from signal_core.filters import specs as filter_specs
+from signal_core.filters.chain import (
     antialias_spec,
     apply_chain,
     apply_filter,
@@ -26,6 +26,7 @@ from signal_core.filters import (
     savgol,
     wavelet_denoise,
 )
+from signal_core.filters.specs import FilterError, FilterSpec, chain_from_json, chain_to_json, parse_chain
 
 FS = 100_000.0
 TONE_RMS = 1200.0

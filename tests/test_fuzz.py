@@ -31,12 +31,18 @@ from corpus import assert_sane
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from signal_core.analysis import AnalysisError, ChargeResult, SweepFailure, analyze_recording, analyze_sweep
-from signal_core.filter_specs import FilterError, FilterSpec
-from signal_core.io import RecordingFormatError, read_recording
+from signal_core.analysis.pipeline import (
+    AnalysisError,
+    ChargeResult,
+    SweepFailure,
+    analyze_recording,
+    analyze_sweep,
+)
+from signal_core.filters.specs import FilterError, FilterSpec
+from signal_core.io.read import RecordingFormatError, read_recording
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol_steps import ProtocolError
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.steps import ProtocolError
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.recording import Recording
 from signal_core.synthetic import CellModel, simulate
 

@@ -3,7 +3,7 @@
 Every file of ``tests/corpus.py`` goes bytes -> read_recording -> analyze_recording -> CLI and is
 either analysed correctly (the numbers of the in-memory recording it was written from) or refused
 with its specific message; the CLI exits 2 and names the file.  Then the upload limit and the
-memory budget (``signal_core.limits``), and one regression test per bug the fuzzing found.
+memory budget (``signal_core.io.limits``), and one regression test per bug the fuzzing found.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ import numpy as np
 import pytest
 from corpus import assert_sane
 
-from signal_core import atf as atf_module
-from signal_core.analysis import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
+from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
 from signal_core.cli import main
-from signal_core.filter_specs import FilterSpec
-from signal_core.io import MAX_UPLOAD_BYTES, RecordingFormatError, RecordingTooLargeError, read_recording
-from signal_core.limits import (
+from signal_core.filters.specs import FilterSpec
+from signal_core.io import atf as atf_module
+from signal_core.io.limits import (
     DEFAULT_MAX_RECORDING_MB,
     ENV_MAX_RECORDING_MB,
     estimate_rows,
     max_recording_bytes,
 )
+from signal_core.io.read import MAX_UPLOAD_BYTES, RecordingFormatError, RecordingTooLargeError, read_recording
 from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol_steps import Protocol, ProtocolError, Step
-from signal_core.protocol_timing import ProtocolTiming, protocol_from_timing
+from signal_core.protocol.steps import Protocol, ProtocolError, Step
+from signal_core.protocol.timing import ProtocolTiming, protocol_from_timing
 from signal_core.synthetic import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -431,8 +431,8 @@ def test_hand_drawn_tail_lines_must_be_sane():
         AnalysisParams(manual_tail_on=((0.0, 0.0), (1e-303, 1.0)), **both)  # a slope of 1e303 pA/ms overflowed
     with pytest.raises(ParamsError, match=r"manual_tail_on: the currents must lie within \+/-1e\+09 pA"):
         AnalysisParams(manual_tail_on=((0.0, 1e300), (1.0, 0.0)), **both)
+    from signal_core.analysis.responses import tail_baseline
     from signal_core.flags import AnalysisError
-    from signal_core.responses import tail_baseline
 
     with pytest.raises(AnalysisError, match="tail line .* is too steep"):
         tail_baseline(np.zeros(50), 1e4, "manual", None, 0.2, ((0.0, -1e308), (1e-300, 1e308)), "ON", [])
@@ -463,8 +463,8 @@ def test_a_notch_wider_than_the_nyquist_band_is_refused():
 
 def test_an_absurdly_low_cutoff_is_refused_not_padded_to_exhaustion():
     # 1e-150 Hz: a zero-phase padding of 1e150 samples ("Maximum allowed dimension exceeded")
-    from signal_core.filter_specs import FilterError
-    from signal_core.filters import butter_lowpass
+    from signal_core.filters.chain import butter_lowpass
+    from signal_core.filters.specs import FilterError
 
     with pytest.raises(FilterError, match=r"far too low for a 850-sample trace"):
         butter_lowpass(REC.current(0), REC.fs_hz, 5.7e-150, 1)

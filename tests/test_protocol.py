@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signal_core import filenames, protocol, protocol_detect, protocol_steps, protocol_timing
-from signal_core.filenames import parse_filename, v2_from_filename
-from signal_core.protocol_detect import detect_protocol
-from signal_core.protocol_steps import Protocol, ProtocolError
-from signal_core.protocol_timing import ProtocolTiming, protocol_from_timing
+from signal_core.protocol.detect import detect_protocol
+from signal_core.protocol.filenames import parse_filename, v2_from_filename
+from signal_core.protocol.steps import Protocol, ProtocolError
+from signal_core.protocol.timing import ProtocolTiming, protocol_from_timing
 
 
 def command(fs_hz: float, duration_ms: float, steps: list[tuple[float, float, float]], hold: float = -80.0,
@@ -181,10 +180,3 @@ def test_v2_from_file_names(name, number, set_id, v2):
     assert info.set_id == set_id
     assert info.v2_mV == v2
     assert v2_from_filename(name) == v2
-
-
-@pytest.mark.parametrize("part", [protocol_steps, protocol_timing, protocol_detect, filenames])
-def test_protocol_module_keeps_exporting_its_parts(part):
-    # signal_core.protocol is the public face of these modules: every name they export is importable from it
-    for name in part.__all__:
-        assert getattr(protocol, name) is getattr(part, name)

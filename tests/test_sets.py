@@ -18,12 +18,12 @@ import pytest
 
 from signal_core import cli, parallel
 from signal_core import sets as sets_module
-from signal_core.atf import write_atf
-from signal_core.batch import ROW_KEYS
-from signal_core.filenames import parse_filename
+from signal_core.analysis.batch import ROW_KEYS
+from signal_core.io.atf import write_atf
 from signal_core.parallel import SchedulerError, analyze_files
 from signal_core.params import AnalysisParams
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.filenames import parse_filename
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.qv import QvFit
 from signal_core.sets import (
     DEFAULT_SET_ID,

@@ -66,8 +66,8 @@ def save(store: Store, key: str, name: str = "cell.atf", data: bytes = b"ATF 1.0
 # ---------------------------------------------------------------------------- round trip
 def test_save_list_get_rename_delete(store: Store, sample_bytes: bytes, sample_recording):
     """The lab's recording, analysed, saved, reopened and analysed again gives the same numbers."""
-    from signal_core.analysis import analyze_recording
-    from signal_core.atf import read_atf
+    from signal_core.analysis.pipeline import analyze_recording
+    from signal_core.io.atf import read_atf
 
     params = AnalysisParams(baseline_ms=4.0)
     res = analyze_recording(sample_recording, params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signal_core.protocol_timing import ProtocolTiming
+from signal_core.protocol.timing import ProtocolTiming
 from signal_core.synthetic import CellModel, boltzmann_charge_pC, demo_recording, simulate
 
 FS = 100_000.0
@@ -86,7 +86,7 @@ def test_demo_looks_like_the_lab_sample():
 
 
 def test_synthetic_recording_round_trips_through_atf_bytes():
-    from signal_core.atf import read_atf
+    from signal_core.io.atf import read_atf
 
     sim = simulate(v_tests_mV=(-20.0, 0.0), noise_pA=3.0, seed=9, duration_ms=600.0)
     rec = read_atf(sim.to_atf_bytes(), name="sim.atf")

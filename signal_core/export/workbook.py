@@ -1,6 +1,6 @@
 """The analysis workbook: Summary, Parameters, Curves, Charts, Provenance, Recipe and an optional Raw sheet.
 
-See :func:`analysis_workbook`; the building blocks are in :mod:`signal_core.export_xlsx`.
+See :func:`analysis_workbook`; the building blocks are in :mod:`signal_core.export.xlsx`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .analysis import SweepFailure
-from .export_data import (
+from signal_core.analysis.pipeline import SweepFailure
+from signal_core.export.data import (
     ORANGE_POINTS,
     QUANTITIES,
     WORKBOOK_CURVE_POINTS,
@@ -28,7 +28,7 @@ from .export_data import (
     provenance_rows,
     recipe_groups,
 )
-from .export_xlsx import (
+from signal_core.export.xlsx import (
     BlockSheets,
     CurveRef,
     Sheets,
@@ -46,10 +46,10 @@ from .export_xlsx import (
     write_fit_line,
     write_fit_table,
 )
-from .filters import decimate, decimated_time
-from .params import AnalysisParams
-from .qv import QvFit
-from .recording import Recording
+from signal_core.filters.chain import decimate, decimated_time
+from signal_core.params import AnalysisParams
+from signal_core.qv import QvFit
+from signal_core.recording import Recording
 
 __all__ = ["MAX_CHARTED_ENTRIES", "MAX_RAW_ROWS", "analysis_workbook"]
 
@@ -309,7 +309,7 @@ def analysis_workbook(
     Raw (decimated)
         Only with ``raw`` (pairs of an entry and its recording): the entry's sweep, every
         channel, anti-alias filtered and block-averaged to at most :data:`MAX_RAW_ROWS`
-        rows (:func:`signal_core.filters.decimate`).  Full-rate traces belong in
+        rows (:func:`signal_core.filters.chain.decimate`).  Full-rate traces belong in
         :func:`signal_core.export.raw_csv`.
 
     Parameters

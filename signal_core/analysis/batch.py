@@ -11,10 +11,10 @@ import math
 import os
 from pathlib import Path
 
-from .analysis import ChargeResult, SweepFailure, analyze_recording
-from .io import RecordingFormatError, read_recording
-from .params import AnalysisParams
-from .recording import Recording
+from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording
+from signal_core.io.read import RecordingFormatError, read_recording
+from signal_core.params import AnalysisParams
+from signal_core.recording import Recording
 
 __all__ = ["ROW_KEYS", "analyze_file", "clean_json", "result_row"]
 

@@ -1,6 +1,6 @@
 """Responses to each edge, windows in samples, tails and integrals: the arithmetic of one sweep.
 
-Internal building blocks of :mod:`signal_core.analysis`; times in ms from the
+Internal building blocks of :mod:`signal_core.analysis.pipeline`; times in ms from the
 edge, currents in pA, charges in pC.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fitting import fit_line
-from .flags import AnalysisError, Flag
-from .protocol_steps import Protocol
+from signal_core.fitting import fit_line
+from signal_core.flags import AnalysisError, Flag
+from signal_core.protocol.steps import Protocol
 
 __all__ = [
     "SweepIndex", "block_means", "control_curves", "integration_window", "per_mV_average", "stack_rows",

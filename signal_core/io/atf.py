@@ -10,8 +10,8 @@ something is wrong does a slow line-by-line pass run, to name the line, the colu
 and the offending text.  Every problem is an :class:`AtfFormatError` whose message
 starts with the 1-based line number, as a text editor counts lines.
 
-The header is parsed in :mod:`signal_core.atf_header` and the data section read and
-checked in :mod:`signal_core.atf_data`; this module loads the bytes (size prechecks,
+The header is parsed in :mod:`signal_core.io.atf_header` and the data section read and
+checked in :mod:`signal_core.io.atf_data`; this module loads the bytes (size prechecks,
 SHA-256), groups the columns into sweeps and signals, and builds the recording.
 """
 
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from signal_core.atf_data import _check_time, _read_body, _round_rate
-from signal_core.atf_header import AtfFormatError, _err, _Head, _parse_head, _show, _split_title
-from signal_core.atf_writer import write_atf
-from signal_core.limits import check_recording_values, estimate_rows
+from signal_core.io.atf_data import _check_time, _read_body, _round_rate
+from signal_core.io.atf_header import AtfFormatError, _err, _Head, _parse_head, _show, _split_title
+from signal_core.io.atf_writer import write_atf
+from signal_core.io.limits import check_recording_values, estimate_rows
 from signal_core.recording import Recording, canonical_unit, classify_unit, sha256_hex
 
 __all__ = ["FILE_FORMAT", "AtfFormatError", "read_atf", "write_atf"]
@@ -186,7 +186,7 @@ def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,
     AtfFormatError
         Whenever the file cannot be read without guessing; the message names the line.
     RecordingTooLargeError
-        The parsed recording would exceed the memory budget (:mod:`signal_core.limits`),
+        The parsed recording would exceed the memory budget (:mod:`signal_core.io.limits`),
         estimated from the header before the data are parsed.
     """
     data, name = _load(source, name)

@@ -1,8 +1,8 @@
 """What the exports contain, independent of the file format: entries, columns, curves, provenance.
 
 :mod:`signal_core.export` is the public face; this module holds the tables that the
-workbooks (:mod:`signal_core.export_xlsx`, :mod:`signal_core.export_set`) and the CSV
-writers (:mod:`signal_core.export_csv`) share, so that every format shows the same
+workbooks (:mod:`signal_core.export.xlsx`, :mod:`signal_core.export.set_workbook`) and the CSV
+writers (:mod:`signal_core.export.csv`) share, so that every format shows the same
 numbers under the same names and units.
 """
 
@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from . import __version__
-from .analysis import ChargeResult, SweepFailure
-from .params import AnalysisParams
+from signal_core import __version__
+from signal_core.analysis.pipeline import ChargeResult, SweepFailure
+from signal_core.params import AnalysisParams
 
 __all__ = [
     "ORANGE_POINTS",
@@ -92,7 +92,7 @@ def normalise_failures(failures: Sequence[Failure | SweepFailure]) -> list[Failu
 # ------------------------------------------------------------------------------ quantities
 @dataclass(frozen=True)
 class Quantity:
-    """One number of a result: its key (:data:`signal_core.batch.ROW_KEYS`), name, unit and Excel format."""
+    """One number of a result: its key (:data:`signal_core.analysis.batch.ROW_KEYS`), name, unit and Excel format."""
 
     key: str
     name: str
@@ -105,7 +105,7 @@ def _q(key: str, name: str, unit: str, header: str, num_format: str) -> Quantity
     return Quantity(key, name, unit, header, num_format)
 
 
-#: The numbers of a result in the order of the Summary sheet; keys as in :data:`signal_core.batch.ROW_KEYS`.
+#: The numbers of a result in the order of the Summary sheet; keys as in :data:`signal_core.analysis.batch.ROW_KEYS`.
 QUANTITIES: tuple[Quantity, ...] = (
     _q("v_hold_mV", "v_hold", "mV", "V_hold (mV)", "0.00"),
     _q("v_control_mV", "v_control", "mV", "V_control (mV)", "0.00"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signal_core.limits import RecordingTooLargeError, check_recording_values
+from signal_core.io.limits import RecordingTooLargeError, check_recording_values
 from signal_core.recording import Recording, RecordingError, canonical_unit, classify_unit, sha256_hex
 
 __all__ = ["COMMAND_CHANNEL", "AbfFormatError", "read_abf"]
@@ -160,7 +160,7 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
     AbfFormatError
         Empty file, wrong first bytes, or anything pyABF cannot read.
     RecordingTooLargeError
-        The header's sweeps x channels x samples exceed the memory budget (:mod:`signal_core.limits`).
+        The header's sweeps x channels x samples exceed the memory budget (:mod:`signal_core.io.limits`).
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data, path = bytes(source), None

@@ -16,10 +16,17 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .analysis import SweepFailure
-from .batch import ROW_KEYS
-from .export_data import QUANTITIES, ExportEntry, Failure, entry_curves, finite_or_none, normalise_failures
-from .recording import Recording
+from signal_core.analysis.batch import ROW_KEYS
+from signal_core.analysis.pipeline import SweepFailure
+from signal_core.export.data import (
+    QUANTITIES,
+    ExportEntry,
+    Failure,
+    entry_curves,
+    finite_or_none,
+    normalise_failures,
+)
+from signal_core.recording import Recording
 
 __all__ = ["curves_csv", "raw_csv", "results_csv", "results_long_csv"]
 
@@ -48,7 +55,7 @@ def _write(rows: Iterable[Sequence[str]]) -> bytes:
 
 def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | SweepFailure] = (), *,
                 excel_safe: bool = True) -> bytes:
-    """Wide results: one row per file and sweep, the columns of :data:`signal_core.batch.ROW_KEYS`.
+    """Wide results: one row per file and sweep, the columns of :data:`signal_core.analysis.batch.ROW_KEYS`.
 
     Columns (the unit is part of each name, as in the command line's JSON):
     ``file``; ``sweep`` (1-based); ``fs_hz``; ``v_hold_mV``, ``v_control_mV``,

@@ -7,7 +7,7 @@ through JSON (the recipe) and the command-line form (``butter:2kHz``).  A chain 
 tuple of specs (:data:`FilterChain`), kept in the user's order: :func:`chain_to_json`,
 :func:`chain_from_json` and :func:`parse_chain`.  :class:`FilterError` carries every
 message a user can cause.  The functions that run the filters are in
-:mod:`signal_core.filters`, which re-exports everything here.
+:mod:`signal_core.filters.chain`, which re-exports everything here.
 Frequencies in Hz, times in s, windows in samples.
 """
 

@@ -2,7 +2,7 @@
 
 :class:`ProtocolTiming` holds the user-given timings (ms) and levels (mV) and round-trips
 through JSON (the recipe); :func:`protocol_from_timing` turns them into a
-:class:`~signal_core.protocol_steps.Protocol` for a sweep of a given length.
+:class:`~signal_core.protocol.steps.Protocol` for a sweep of a given length.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .protocol_steps import Protocol, ProtocolError, Step
+from signal_core.protocol.steps import Protocol, ProtocolError, Step
 
 __all__ = [
     "MAX_CONTROLS",

@@ -4,9 +4,9 @@ Lines 1 and 2 (``ATF<sep>1.0``; the number n of header records and the number m 
 columns), the n ``"Key=Value"`` records and the line of m quoted column titles are read into
 a :class:`_Head`, which also says where the data section starts and ends, which separator
 and decimal mark it uses and whether its rows end with a separator.  The data section itself
-is read by :mod:`signal_core.atf_data`; :func:`signal_core.atf.read_atf` puts the two together.
+is read by :mod:`signal_core.io.atf_data`; :func:`signal_core.io.atf.read_atf` puts the two together.
 
-Every problem is an :class:`AtfFormatError` (re-exported by :mod:`signal_core.atf`, where
+Every problem is an :class:`AtfFormatError` (re-exported by :mod:`signal_core.io.atf`, where
 callers import it from) whose message starts with the 1-based line number.
 """
 

@@ -4,7 +4,7 @@ The rows after the column titles go to the C parser of :func:`pandas.read_csv` o
 check on them is vectorised.  Only when something is wrong does a slow line-by-line pass
 (:func:`_find_problem`) run, to name the line, the column and the offending text.  The time
 columns are checked to increase uniformly (:func:`_check_time`) and give the sampling rate
-(:func:`_round_rate`).  Problems are :class:`~signal_core.atf_header.AtfFormatError`.
+(:func:`_round_rate`).  Problems are :class:`~signal_core.io.atf_header.AtfFormatError`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from signal_core.atf_header import AtfFormatError, _err, _Head, _show
+from signal_core.io.atf_header import AtfFormatError, _err, _Head, _show
 
 _NUMBER_RE = {
     ".": re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),

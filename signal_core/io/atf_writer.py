@@ -1,7 +1,7 @@
 """Write a :class:`~signal_core.recording.Recording` as Clampfit writes ATF 1.0.
 
 Used for the demo recording, for tests that generate every ATF variant, and for
-anyone who wants a text copy of a simulated cell.  :func:`signal_core.atf.read_atf`
+anyone who wants a text copy of a simulated cell.  :func:`signal_core.io.atf.read_atf`
 reads the output back to the same recording (to 7 significant digits).
 """
 

@@ -22,21 +22,21 @@ rules), :func:`split_outcomes` (entries and failures from an analysis).
 
 An :class:`ExportEntry` is one analysed sweep with its file's name, SHA-256 and size.
 Failures are ``(file, sweep, error)`` tuples with the sweep 1-based (as users count
-and as :func:`signal_core.batch.result_row` writes it) or None when the whole file
-failed; :class:`~signal_core.analysis.SweepFailure` objects are accepted as well.
+and as :func:`signal_core.analysis.batch.result_row` writes it) or None when the whole file
+failed; :class:`~signal_core.analysis.pipeline.SweepFailure` objects are accepted as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .analysis import ChargeResult, SweepFailure
-from .export_csv import curves_csv, raw_csv, results_csv, results_long_csv
-from .export_data import QUANTITIES, ExportEntry, Failure, block_mean
-from .export_set import file_sheet_stem, set_workbook, sets_from_names
-from .export_workbook import MAX_CHARTED_ENTRIES, MAX_RAW_ROWS, analysis_workbook
-from .export_xlsx import safe_sheet_name
-from .params import AnalysisParams
+from signal_core.analysis.pipeline import ChargeResult, SweepFailure
+from signal_core.export.csv import curves_csv, raw_csv, results_csv, results_long_csv
+from signal_core.export.data import QUANTITIES, ExportEntry, Failure, block_mean
+from signal_core.export.set_workbook import file_sheet_stem, set_workbook, sets_from_names
+from signal_core.export.workbook import MAX_CHARTED_ENTRIES, MAX_RAW_ROWS, analysis_workbook
+from signal_core.export.xlsx import safe_sheet_name
+from signal_core.params import AnalysisParams
 
 __all__ = [
     "MAX_CHARTED_ENTRIES",

@@ -2,7 +2,7 @@
 
 Callers catch ``RecordingFormatError`` (a tuple usable in ``except``) to show the
 reader's message, which names the problem (and for ATF the line).  Size limits
-(:mod:`signal_core.limits`) are part of it: bytes over the 50 MB upload limit and
+(:mod:`signal_core.io.limits`) are part of it: bytes over the 50 MB upload limit and
 recordings over the memory budget raise :class:`RecordingTooLargeError`.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from signal_core.abf import AbfFormatError, read_abf
-from signal_core.atf import AtfFormatError, read_atf
-from signal_core.limits import MAX_UPLOAD_BYTES, RecordingTooLargeError, check_upload_size
+from signal_core.io.abf import AbfFormatError, read_abf
+from signal_core.io.atf import AtfFormatError, read_atf
+from signal_core.io.limits import MAX_UPLOAD_BYTES, RecordingTooLargeError, check_upload_size
 from signal_core.recording import Recording
 
 __all__ = ["MAX_UPLOAD_BYTES", "RecordingFormatError", "RecordingTooLargeError", "detect_format",

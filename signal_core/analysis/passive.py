@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fitting import FitError, fit_exponential
-from .flags import AnalysisError, Flag
-from .params import AnalysisParams
-from .protocol_steps import Protocol
-from .responses import trapezoid_pC
+from signal_core.analysis.responses import trapezoid_pC
+from signal_core.fitting import FitError, fit_exponential
+from signal_core.flags import AnalysisError, Flag
+from signal_core.params import AnalysisParams
+from signal_core.protocol.steps import Protocol
 
 __all__ = ["MIN_C_M_NF", "passive_parameters"]
 

@@ -6,8 +6,8 @@ the control steps and the test pulse of one sweep (checked on construction), and
 (:attr:`Protocol.epochs`).  Every edge and level can be set by hand
 (:meth:`Protocol.from_dict` of an edited table, :meth:`Protocol.with_levels`).
 :class:`ProtocolError` carries every message a user can cause.  Where a protocol comes
-from: :mod:`signal_core.protocol_detect` (the voltage channel) and
-:mod:`signal_core.protocol_timing` (user-given timings); :mod:`signal_core.protocol`
+from: :mod:`signal_core.protocol.detect` (the voltage channel) and
+:mod:`signal_core.protocol.timing` (user-given timings); :mod:`signal_core.protocol`
 re-exports all of them.  Times are stored in seconds and shown in ms; levels are in mV.
 """
 

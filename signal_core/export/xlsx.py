@@ -22,7 +22,7 @@ from xlsxwriter.utility import quote_sheetname
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from .export_data import AXIS_HEADERS, Curve, ExportEntry, boltzmann_line, fit_rows, utc_iso
+from signal_core.export.data import AXIS_HEADERS, Curve, ExportEntry, boltzmann_line, fit_rows, utc_iso
 
 __all__ = ["CurveRef", "Sheets", "safe_sheet_name"]
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from .analysis import SweepFailure
-from .export_data import (
+from signal_core.analysis.pipeline import SweepFailure
+from signal_core.export.data import (
     WORKBOOK_CURVE_POINTS,
     ExportEntry,
     Failure,
@@ -20,7 +20,7 @@ from .export_data import (
     normalise_failures,
     utc_iso,
 )
-from .export_xlsx import (
+from signal_core.export.xlsx import (
     CurveRef,
     Sheets,
     close_workbook,
@@ -37,8 +37,8 @@ from .export_xlsx import (
     write_fit_line,
     write_fit_table,
 )
-from .filenames import parse_filename
-from .qv import QvFit
+from signal_core.protocol.filenames import parse_filename
+from signal_core.qv import QvFit
 
 __all__ = ["SUMMARY_SHEET", "file_sheet_stem", "set_workbook", "sets_from_names"]
 
@@ -47,7 +47,7 @@ _CURVE_ROW = 11  # header row of the curves on a file sheet
 
 
 def sets_from_names(names: Sequence[str]) -> dict[str, list[str]]:
-    """Group file names by the set their names carry (:func:`signal_core.filenames.parse_filename`).
+    """Group file names by the set their names carry (:func:`signal_core.protocol.filenames.parse_filename`).
 
     ``0057_0_-100`` and ``0058_0_-80`` share set ``"0"``; a name without a set (such as
     ``20130507_0006_10mVdepol``) goes to the ``""`` group.  Sets and names keep the
@@ -124,7 +124,7 @@ def set_workbook(
     Sheet names: the file number as written in the name, 4 digits (``20130507_0006_10mVdepol.atf``
     gives sheet ``"0006"``); names without a number use the name's stem.  A file with
     several sweeps gets one sheet per sweep (``"0006 s2"``); clashes get ``" (2)"``
-    (:func:`~signal_core.export_xlsx.safe_sheet_name`).
+    (:func:`~signal_core.export.xlsx.safe_sheet_name`).
 
     Set summary
         Set name, export time, then one row per entry: file, sheet (a link), sweep,

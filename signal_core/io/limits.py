@@ -3,7 +3,7 @@
 Two numbers protect a server with little memory (DOMAIN.md, issue 7):
 
 - :data:`MAX_UPLOAD_BYTES` (50 MB, the app's ``server.maxUploadSize``): bytes handed to
-  :func:`signal_core.io.read_recording` beyond it are refused before anything else.
+  :func:`signal_core.io.read.read_recording` beyond it are refused before anything else.
 - the recording budget (default :data:`DEFAULT_MAX_RECORDING_MB` = 400 MB of float64,
   ``SIGNAL_ANALYZER_MAX_RECORDING_MB`` in the environment changes it): the readers
   estimate the parsed size from the file's header *before* parsing (ATF: data bytes
@@ -12,7 +12,7 @@ Two numbers protect a server with little memory (DOMAIN.md, issue 7):
   recording that would need more.
 
 Both refusals are a :class:`RecordingTooLargeError`, part of
-:data:`signal_core.io.RecordingFormatError`.
+:data:`signal_core.io.read.RecordingFormatError`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol_steps import Protocol, ProtocolError, Step
+from signal_core.protocol.steps import Protocol, ProtocolError, Step
 
 __all__ = [
     "MAX_ABS_VOLTAGE_MV",

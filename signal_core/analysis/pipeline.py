@@ -12,18 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .filenames import v2_from_filename
-from .filter_specs import FilterError
-from .filters import apply_chain, chain_settle_s, decimate, decimated_time
-from .fitting import FitResult
-from .flags import AnalysisError, Flag
-from .params import AnalysisParams
-from .passive import passive_parameters
-from .protocol_detect import detect_protocol
-from .protocol_steps import Protocol, ProtocolError
-from .protocol_timing import protocol_from_timing
-from .recording import Recording
-from .responses import (
+from signal_core.analysis.passive import passive_parameters
+from signal_core.analysis.responses import (
     SweepIndex,
     control_curves,
     integration_window,
@@ -33,6 +23,16 @@ from .responses import (
     tail_drift_flag,
     trapezoid_pC,
 )
+from signal_core.filters.chain import apply_chain, chain_settle_s, decimate, decimated_time
+from signal_core.filters.specs import FilterError
+from signal_core.fitting import FitResult
+from signal_core.flags import AnalysisError, Flag
+from signal_core.params import AnalysisParams
+from signal_core.protocol.detect import detect_protocol
+from signal_core.protocol.filenames import v2_from_filename
+from signal_core.protocol.steps import Protocol, ProtocolError
+from signal_core.protocol.timing import protocol_from_timing
+from signal_core.recording import Recording
 
 __all__ = [
     "AnalysisError",

@@ -9,8 +9,8 @@ All functions work on 1-D arrays or along one axis (default the last) of N-D arr
 power spectrum are here too.
 
 The specs themselves (:class:`FilterSpec`, :class:`FilterError`, the chain's JSON and
-command-line forms) live in :mod:`signal_core.filter_specs`; this module re-exports them,
-so ``from signal_core.filters import FilterSpec`` keeps working.
+command-line forms) live in :mod:`signal_core.filters.specs`; this module re-exports them,
+so ``from signal_core.filters.chain import FilterSpec`` keeps working.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import pywt
 from scipy import signal
 
-from .filter_specs import (
+from signal_core.filters.specs import (
     KINDS,
     SETTLE_TOLERANCE,
     WAVELET_AUTO_MAX_LEVEL,
