@@ -88,7 +88,9 @@ class AnalysisParams:
     Parameters
     ----------
     filters : tuple of FilterSpec
-        Filter chain applied to the current, in this order, before anything else.
+        Filter chain applied to the current, in this order, before anything else. Also
+        accepted: the command line's spec strings (``"butter:2000"``) and
+        :meth:`FilterSpec.to_dict` dicts, converted to FilterSpec on construction.
     baseline_ms : float
         Length of the window just before each edge whose mean current is that
         response's zero (ms).
@@ -156,7 +158,9 @@ class AnalysisParams:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "filters", tuple(f if isinstance(f, FilterSpec) else FilterSpec.from_dict(f) for f in self.filters))
+        set_(self, "filters", tuple(f if isinstance(f, FilterSpec)
+                                    else FilterSpec.parse(f) if isinstance(f, str)
+                                    else FilterSpec.from_dict(f) for f in self.filters))
         for name in ("baseline_ms", "steady_ms", "decimate_ms", "edge_threshold_mV"):
             value = _number(getattr(self, name), name)
             if not value > 0:
