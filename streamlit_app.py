@@ -7,7 +7,7 @@ from app import heap, history, nav, state, streamlit_fixes, ui
 streamlit_fixes.keep_deferred_downloads()  # once per process: downloads survive other sessions' reruns
 heap.freeze_startup_heap()  # once per process: the GC after every run skips the imported modules
 
-st.set_page_config(page_title="Signal Analyzer", page_icon="⚡", layout="wide")
+st.set_page_config(page_title="Signal Analyzer", page_icon=nav.PAGE_ICON, layout="wide")
 state.init()
 if not history.unlocked():  # APP_PASSWORD set and not typed yet: only the password form
     st.stop()

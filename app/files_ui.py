@@ -29,8 +29,8 @@ def file_errors() -> None:
             text = f"**{md_escape(name)}**{md_escape(message[len(name):])}"
         else:
             text = f"**{md_escape(name)}** could not be read: {md_escape(message)}"
-        box.error(text, icon="🚫")
-        btn.button("✕", key=f"btn_dismiss_{sha}", on_click=state.remove, args=(sha,), help="Dismiss")
+        box.error(text, icon=":material/error:")
+        btn.button(":material/close:", key=f"btn_dismiss_{sha}", on_click=state.remove, args=(sha,), help="Dismiss")
 
 
 def _rows() -> list[dict]:
@@ -51,7 +51,7 @@ def file_table() -> None:
     """Summary of every loaded file, its header records, and a remove button per file."""
     files = state.files()
     if not files:
-        st.info("No file loaded yet: drop ATF or ABF files above, or load the demo recording.", icon="📂")
+        st.info("No file loaded yet: drop ATF or ABF files above, or load the demo recording.", icon=":material/folder_open:")
         return
     st.subheader(f"{len(files)} file(s) loaded")
     df = pd.DataFrame(_rows())
@@ -71,7 +71,7 @@ def file_table() -> None:
         with head_col.expander("Header records"):
             st.dataframe(tables.header_frame(rec), hide_index=True, width="stretch")
         btn_col.button("Remove", key=f"btn_remove_{lf.sha256}", on_click=state.remove, args=(lf.sha256,),
-                       icon="🗑️", help="Unload this file", width="stretch")
+                       icon=":material/delete:", help="Unload this file", width="stretch")
 
 
 def all_files_downloads() -> None:
@@ -94,7 +94,7 @@ def all_files_downloads() -> None:
     c1, c2, _ = st.columns([1, 1, 2])
     c1.download_button("Workbook of all files (.xlsx)", data=downloads.logged(workbook, "batch workbook"),
                        file_name="all_files_analysis.xlsx", mime=downloads.XLSX_MIME, on_click="ignore",
-                       key="dl_all_xlsx", icon="📊")
+                       key="dl_all_xlsx", icon=":material/table_view:")
     c2.download_button("Results of all files (.csv)", data=downloads.logged(csv, "batch CSV"),
                        file_name="all_files_results.csv", mime=downloads.CSV_MIME, on_click="ignore",
-                       key="dl_all_csv", icon="📄")
+                       key="dl_all_csv", icon=":material/description:")

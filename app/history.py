@@ -81,12 +81,12 @@ def unlocked() -> bool:
     if st.session_state.get(AUTH) or not password_required(os.environ, st.secrets):
         return True
     # st.navigation with the one page: the pages/ folder is never offered while locked
-    st.navigation([st.Page(_password_page, title="Sign in", icon="🔒")], position="hidden").run()
+    st.navigation([st.Page(_password_page, title="Sign in", icon=":material/lock:")], position="hidden").run()
     return False
 
 
 def _password_page() -> None:
-    st.title("⚡ Signal Analyzer")
+    st.title(":material/bolt: Signal Analyzer")
     with st.form("password_form"):
         given = st.text_input("Password", type="password", key="app_password")
         sent = st.form_submit_button("Open the app")
@@ -95,7 +95,7 @@ def _password_page() -> None:
             st.session_state[AUTH] = True
             st.rerun()
         time.sleep(1.0)  # slows guessing down
-        st.error("That is not the password of this deployment.", icon="🔒")
+        st.error("That is not the password of this deployment.", icon=":material/lock:")
 
 
 # ------------------------------------------------------------------ workspace key in the URL
@@ -108,7 +108,7 @@ def workspace() -> str:
     elif given is not None:
         key = Store.new_workspace_key()
         st.info("The workspace key in this link is not valid, so a new, empty workspace was started. "
-                "Check the link if you expected saved analyses.", icon="ℹ️")
+                "Check the link if you expected saved analyses.", icon=":material/info:")
     else:  # a first visit, or the page menu dropped the query string
         key = ss[WS] if Store.valid_key(ss.get(WS)) else Store.new_workspace_key()
     ss[WS] = key
@@ -196,8 +196,8 @@ def _retry() -> None:
 
 def unavailable(reason: str, *, key: str = "btn_store_retry") -> None:
     """The warning shown while the database cannot be reached, with a button to try again."""
-    st.warning(f"History is unavailable: {md_escape(reason.rstrip('.'))}. Analysis still works.", icon="⚠️")
-    st.button("Try the database again", key=key, on_click=_retry, icon="🔄")
+    st.warning(f"History is unavailable: {md_escape(reason.rstrip('.'))}. Analysis still works.", icon=":material/warning:")
+    st.button("Try the database again", key=key, on_click=_retry, icon=":material/refresh:")
 
 
 # ------------------------------------------------------------------ flash messages (survive one rerun)
@@ -209,7 +209,7 @@ def flash(kind: str, text: str) -> None:
 def show_flash() -> None:
     kind, text = st.session_state.pop(FLASH, (None, None))
     if kind is not None:
-        getattr(st, kind)(text, icon={"success": "✅", "info": "ℹ️", "warning": "⚠️"}.get(kind, "🚫"))
+        getattr(st, kind)(text, icon={"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:"}.get(kind, ":material/error:"))
 
 
 # ------------------------------------------------------------------ save
@@ -268,7 +268,7 @@ def save_panel(lf: state.LoadedFile, result: ChargeResult | None) -> None:
             cols = st.columns([2, 3, 1.4], vertical_alignment="bottom")
             label = cols[0].text_input("Label", max_chars=200, key="save_label", placeholder="e.g. cell 3")
             note = cols[1].text_input("Note", key="save_note", placeholder="anything worth remembering")
-            sent = cols[2].form_submit_button("Save to history", icon="💾", disabled=result is None,
+            sent = cols[2].form_submit_button("Save to history", icon=":material/save:", disabled=result is None,
                                               width="stretch")
         auto = st.toggle("Save every new analysis automatically", key=_seed_toggle(AUTOSAVE, False),
                          help="Each new combination of file, sweep and recipe is saved once, without a "
@@ -280,14 +280,14 @@ def save_panel(lf: state.LoadedFile, result: ChargeResult | None) -> None:
             if store is None:
                 store, reason = get_store(retry_now=True)
             if store is None:
-                st.error(f"Not saved: {md_escape(reason)}", icon="🚫")
+                st.error(f"Not saved: {md_escape(reason)}", icon=":material/error:")
                 return
             try:
                 aid = save(store, key, lf, result, label=label, note=note)
             except (StoreError, ValueError) as exc:
-                st.error(f"Not saved: {md_escape(exc)}", icon="🚫")
+                st.error(f"Not saved: {md_escape(exc)}", icon=":material/error:")
             else:
-                st.success(f"Saved as analysis #{aid}: see **History**.", icon="✅")
+                st.success(f"Saved as analysis #{aid}: see **History**.", icon=":material/check_circle:")
             return
         sig = _signature(key, lf.sha256, result.sweep, result.params.to_json(indent=None))
         if auto and store is not None and sig not in _saved_sigs():
@@ -295,7 +295,7 @@ def save_panel(lf: state.LoadedFile, result: ChargeResult | None) -> None:
             try:
                 aid = save(store, key, lf, result, note="auto-saved")
             except (StoreError, ValueError) as exc:
-                st.error(f"Auto-save failed: {md_escape(exc)}. Press 'Save to history' to try again.", icon="🚫")
+                st.error(f"Auto-save failed: {md_escape(exc)}. Press 'Save to history' to try again.", icon=":material/error:")
             else:
                 st.caption(f"Auto-saved as analysis #{aid}.")
 

@@ -194,14 +194,14 @@ def actions(store: Store, key: str, picked: Sequence[AnalysisSummary]) -> None:
     if not picked:
         st.caption("Select rows (the boxes at the left of the table) to open, rename, delete or export them.")
     cols = st.columns(4)
-    open_clicked = cols[0].button("Open on Analyse", key="btn_hist_open", icon="📈", disabled=len(picked) != 1,
+    open_clicked = cols[0].button("Open on Analyse", key="btn_hist_open", icon=":material/show_chart:", disabled=len(picked) != 1,
                                   width="stretch", help="Load the recording, recipe and sweep of one analysis.")
-    cols[1].button(f"Delete selected ({len(ids)})", key="btn_hist_delete", icon="🗑️", disabled=not ids,
+    cols[1].button(f"Delete selected ({len(ids)})", key="btn_hist_delete", icon=":material/delete:", disabled=not ids,
                    on_click=_ask_delete, args=(ids,), width="stretch")
     cols[2].download_button(
         f"Export selected (.xlsx, {len(ids)})", data=_builder(store, key, ids), disabled=not ids,
         file_name="history_export.xlsx", mime=downloads.XLSX_MIME, on_click="ignore", key="dl_hist_xlsx",
-        icon="📊", width="stretch",
+        icon=":material/table_view:", width="stretch",
         help="One workbook of the selected analyses, each redone from its stored recording and recipe.")
     if open_clicked and len(picked) == 1:
         try:
@@ -214,7 +214,7 @@ def actions(store: Store, key: str, picked: Sequence[AnalysisSummary]) -> None:
     if confirm:
         with st.container(border=True):
             st.warning(f"Delete {len(confirm)} analysis(es) (#{', #'.join(map(str, confirm))}) from this "
-                       "workspace? This cannot be undone.", icon="🗑️")
+                       "workspace? This cannot be undone.", icon=":material/delete:")
             c = st.columns(2)
             c[0].button("Yes, delete", key="btn_hist_delete_yes", type="primary", on_click=_delete,
                         args=(store, key), width="stretch")
@@ -222,7 +222,7 @@ def actions(store: Store, key: str, picked: Sequence[AnalysisSummary]) -> None:
 
     if len(picked) == 1:
         row = picked[0]
-        with st.expander(f"Label and note of analysis #{row.id}", expanded=True, icon="✏️"):
+        with st.expander(f"Label and note of analysis #{row.id}", expanded=True, icon=":material/edit:"):
             with st.form(f"rename_{row.id}", border=False):
                 st.text_input("Label", value=row.label, max_chars=200, key=f"rn_label_{row.id}")
                 st.text_area("Note", value=row.note, key=f"rn_note_{row.id}", height=80)

@@ -121,11 +121,11 @@ def fit_results(fits: Mapping[str, QvFit | str], pts: Sequence[QvPoint], quantit
     need = min_points(with_offset)
     if n_usable < need:
         st.info(f"Not enough points for a fit yet: a Boltzmann needs at least {need} points with a V2 and a "
-                f"charge ({n_usable} now; 3 without offset, 4 with).", icon="📉")
+                f"charge ({n_usable} now; 3 without offset, 4 with).", icon=":material/scatter_plot:")
     else:
         for s_id, note in zip(fits, df["note"]):
             if note:
-                st.warning(f"Set {md_escape(set_label(s_id))}: {md_escape(note)}", icon="⚠️")
+                st.warning(f"Set {md_escape(set_label(s_id))}: {md_escape(note)}", icon=":material/warning:")
 
 
 # ------------------------------------------------------------------ downloads
@@ -248,22 +248,22 @@ def download_row(an: Analysed, pts: Sequence[QvPoint], df: pd.DataFrame, params:
             chosen = set_ids[0]
             c1.caption(f"One set: {md_escape(set_label(chosen))}, {len(pts)} point(s)")
         c2.download_button(
-            "Set workbook (.xlsx)", icon="📊", on_click="ignore", key="dl_qv_set", mime=downloads.XLSX_MIME,
+            "Set workbook (.xlsx)", icon=":material/table_view:", on_click="ignore", key="dl_qv_set", mime=downloads.XLSX_MIME,
             file_name=f"set_{downloads.safe_stem(chosen, 'unnamed')}_qv.xlsx",
             data=log(lambda: _set_book(jobs, failures, pts, chosen, params, with_offset), "set workbook"),
             help="The chosen set: summary with the fit and the Q–V chart, one sheet per file.")
         if len(set_ids) > 1:
             c_zip.download_button(
-                f"All {len(set_ids)} sets (.zip)", icon="🗜️", on_click="ignore", key="dl_qv_sets_zip",
+                f"All {len(set_ids)} sets (.zip)", icon=":material/folder_zip:", on_click="ignore", key="dl_qv_sets_zip",
                 mime="application/zip", file_name="qv_sets.zip",
                 data=log(lambda: _sets_zip(jobs, failures, pts, set_ids, params, with_offset), "set workbooks"),
                 help="One set workbook per set.")
     c3.download_button(
-        "Analysis workbook (.xlsx)", icon="📒", on_click="ignore", key="dl_qv_analysis", mime=downloads.XLSX_MIME,
+        "Analysis workbook (.xlsx)", icon=":material/menu_book:", on_click="ignore", key="dl_qv_analysis", mime=downloads.XLSX_MIME,
         file_name="qv_analysis.xlsx",
         data=log(lambda: _analysis_book(jobs, failures, pts, set_ids, params, with_offset), "analysis workbook"),
         help="Every row (excluded ones too) with parameters, curves, charts and provenance.")
     c4.download_button(
-        "Table (.csv)", icon="📄", on_click="ignore", key="dl_qv_csv", mime=downloads.CSV_MIME,
+        "Table (.csv)", icon=":material/description:", on_click="ignore", key="dl_qv_csv", mime=downloads.CSV_MIME,
         file_name="qv_table.csv", data=log(lambda: table_csv(df, an, pts), "Q–V table"),
         help="The table above with each file's SHA-256 and the flag messages.")

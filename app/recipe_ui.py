@@ -111,17 +111,17 @@ def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] 
             enabled = st.toggle("switched on", key=_seed(f"flt_{rid}_enabled", bool(row.get("enabled", True))),
                                 help="Switch this filter off without losing its settings.")
             foot = st.columns(3, gap="small")
-            foot[0].button("↑", key=f"btn_up_{rid}", on_click=state.move_filter, args=(rid, -1),
+            foot[0].button(":material/arrow_upward:", key=f"btn_up_{rid}", on_click=state.move_filter, args=(rid, -1),
                            disabled=pos == 0, help="Apply earlier", width="stretch")
-            foot[1].button("↓", key=f"btn_down_{rid}", on_click=state.move_filter, args=(rid, 1),
+            foot[1].button(":material/arrow_downward:", key=f"btn_down_{rid}", on_click=state.move_filter, args=(rid, 1),
                            disabled=pos == len(rows) - 1, help="Apply later", width="stretch")
-            foot[2].button("✕", key=f"btn_rm_{rid}", on_click=state.remove_filter, args=(rid,), help="Remove",
+            foot[2].button(":material/close:", key=f"btn_rm_{rid}", on_click=state.remove_filter, args=(rid,), help="Remove",
                            width="stretch")
         row.clear()
         row.update({"id": rid, "kind": kind, "enabled": enabled, **values})
     add = st.columns([3, 2], vertical_alignment="bottom")
     new_kind = add[0].selectbox("Add a filter", KINDS, format_func=KIND_LABELS.get, key="chain_new_kind")
-    add[1].button("Add", key="btn_add_filter", on_click=state.add_filter, args=(new_kind,), icon="➕",
+    add[1].button("Add", key="btn_add_filter", on_click=state.add_filter, args=(new_kind,), icon=":material/add:",
                   width="stretch")
     try:
         specs = state.filters_from_rows(rows)
@@ -193,9 +193,9 @@ def _tail_section(p0: AnalysisParams, hint: dict) -> dict:
         _manual_side("on", current["on"])
         _manual_side("off", current["off"])
         u, r = st.columns(2)
-        u.button("Undo", key="btn_tail_undo", on_click=state.undo, disabled=not state.can_undo(), icon="↩️",
+        u.button("Undo", key="btn_tail_undo", on_click=state.undo, disabled=not state.can_undo(), icon=":material/undo:",
                  width="stretch")
-        r.button("Redo", key="btn_tail_redo", on_click=state.redo, disabled=not state.can_redo(), icon="↪️",
+        r.button("Redo", key="btn_tail_redo", on_click=state.redo, disabled=not state.can_redo(), icon=":material/redo:",
                  width="stretch")
         st.caption("Or box-select a stretch of the tail on the purple plot: the line runs through the "
                    "curve's mean at both ends of the box.")
@@ -210,7 +210,7 @@ def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict) -> dict:
         "Edge threshold (mV)", min_value=0.1, step=0.5, key=_seed("rp_edge_threshold_mV", p0.edge_threshold_mV),
         help="A change of the recorded command by more than this is an edge.")
     if rec.voltage_channel is None:
-        st.info("This file has no voltage channel: give the protocol's timings and levels.", icon="ℹ️")
+        st.info("This file has no voltage channel: give the protocol's timings and levels.", icon=":material/info:")
         t0 = p0.timing or ProtocolTiming()
         c1, c2 = st.columns(2)
         timing = {
@@ -303,17 +303,17 @@ def recipe_form(rec: Recording) -> AnalysisParams:
     p0 = state.params()
     hint = st.session_state.get(HINT, {})
     fields: dict = {}
-    with st.expander("Filters (applied first, in this order)", expanded=False, icon="🎚️"):
+    with st.expander("Filters (applied first, in this order)", expanded=False, icon=":material/tune:"):
         specs = filter_chain_editor(rec.fs_hz, rec.n_samples)
         fields["filters"] = p0.filters if specs is None else specs
-    with st.expander("Tail baseline", expanded=True, icon="📉"):
+    with st.expander("Tail baseline", expanded=True, icon=":material/trending_down:"):
         fields.update(_tail_section(p0, hint))
-    with st.expander("Integration windows", expanded=True, icon="🧮"):
+    with st.expander("Integration windows", expanded=True, icon=":material/functions:"):
         fields["integrate_on_ms"] = _window("int_on", "ON integration window", p0.integrate_on_ms,
                                             hint.get("int_on"), "ON: the whole epoch.")
         fields["integrate_off_ms"] = _window("int_off", "OFF integration window", p0.integrate_off_ms,
                                              hint.get("int_off"), "OFF: the whole epoch.")
-    with st.expander("Baselines, guards and controls", expanded=False, icon="📏"):
+    with st.expander("Baselines, guards and controls", expanded=False, icon=":material/straighten:"):
         c1, c2 = st.columns(2)
         fields["baseline_ms"] = c1.number_input(
             "Pre-edge baseline (ms)", min_value=0.01, step=0.5, key=_seed("rp_baseline_ms", p0.baseline_ms),
@@ -327,7 +327,7 @@ def recipe_form(rec: Recording) -> AnalysisParams:
         fields["control_off_source"] = c2.selectbox(
             "Control for the test OFF", CONTROL_SOURCES, format_func=SOURCE_LABELS.get,
             key=_seed("rp_control_off_source", p0.control_off_source))
-    with st.expander("Capacitive transient", expanded=False, icon="⚡"):
+    with st.expander("Capacitive transient", expanded=False, icon=":material/bolt:"):
         c1, c2 = st.columns(2)
         fields["fit_start_ms"] = c1.number_input(
             "Fit starts after the edge (ms)", min_value=0.0, step=0.1, format="%.2f",
@@ -336,9 +336,9 @@ def recipe_form(rec: Recording) -> AnalysisParams:
         fields["steady_ms"] = c2.number_input(
             "Steady current: last (ms) of the step", min_value=0.01, step=1.0,
             key=_seed("rp_steady_ms", p0.steady_ms))
-    with st.expander("Protocol: epochs and levels", expanded=False, icon="🧭"):
+    with st.expander("Protocol: epochs and levels", expanded=False, icon=":material/explore:"):
         fields.update(_protocol_section(rec, p0, hint))
-    with st.expander("Cell and display", expanded=False, icon="🔬"):
+    with st.expander("Cell and display", expanded=False, icon=":material/biotech:"):
         c1, c2 = st.columns(2)
         fields["area_um2"] = c1.number_input(
             "Membrane area (µm²)", min_value=0.0, step=100.0, value=None, placeholder="not given",
@@ -353,7 +353,7 @@ def recipe_form(rec: Recording) -> AnalysisParams:
     try:
         p = p0.replace(**fields)
     except (ParamsError, ProtocolError, FilterError) as exc:
-        st.error(f"This parameter set is not valid, the previous one is kept: {md_escape(exc)}", icon="🚫")
+        st.error(f"This parameter set is not valid, the previous one is kept: {md_escape(exc)}", icon=":material/error:")
         return p0
     state.set_params(p)
     return p

@@ -69,11 +69,11 @@ def md_escape(text: object) -> str:
 def show_error(exc: BaseException, what: str) -> None:
     """A short message on the page; unexpected errors are logged with their traceback, never shown."""
     if isinstance(exc, USER_ERRORS):
-        st.error(f"{what}: {md_escape(exc)}", icon="🚫")
+        st.error(f"{what}: {md_escape(exc)}", icon=":material/error:")
     else:
         logger.error("%s failed", what, exc_info=exc)
         st.error(f"{what} failed unexpectedly. The details were written to the server log; "
-                 "please report them with the file's SHA-256 and the recipe.", icon="🚫")
+                 "please report them with the file's SHA-256 and the recipe.", icon=":material/error:")
 
 
 @contextmanager
@@ -128,7 +128,7 @@ def active_recording() -> tuple[state.LoadedFile, Recording] | None:
 def sidebar() -> None:
     """Active file, sweep (1-based) and a short note, on every page."""
     with st.sidebar:
-        st.markdown("### ⚡ Signal Analyzer")
+        st.markdown("### :material/bolt: Signal Analyzer")
         files = state.files()
         if not files:
             st.caption("No recording loaded yet: open **Load** to upload files or try the demo.")
@@ -149,7 +149,7 @@ def sidebar() -> None:
                            f"{rec.fs_hz / 1e3:g} kHz · {rec.duration_s * 1e3:.1f} ms per sweep")
         n_bad = len(state.errors())
         if n_bad:
-            st.caption(f"⚠️ {n_bad} file(s) could not be read: see **Load**.")
+            st.caption(f":material/warning: {n_bad} file(s) could not be read: see **Load**.")
         st.caption(f"Signal Analyzer {APP_VERSION}")
 
 
@@ -157,8 +157,8 @@ def need_active_file() -> tuple[state.LoadedFile, Recording]:
     """The active file and its recording, or a pointer to the Load page and stop."""
     ar = active_recording()
     if ar is None:
-        st.info("No recording loaded yet. Upload ATF/ABF files or load the demo recording first.", icon="📂")
-        st.page_link("pages/1_load.py", label="Go to Load", icon="📂")
+        st.info("No recording loaded yet. Upload ATF/ABF files or load the demo recording first.", icon=":material/folder_open:")
+        st.page_link("pages/1_load.py", label="Go to Load", icon=":material/folder_open:")
         st.stop()
     return ar
 
@@ -230,13 +230,13 @@ def result_cards(result: ChargeResult) -> None:
 def flags(result: ChargeResult) -> None:
     """The quality flags in plain language (warnings yellow, remarks blue)."""
     if not result.flags:
-        st.success("No quality flag raised for this sweep.", icon="✅")
+        st.success("No quality flag raised for this sweep.", icon=":material/check_circle:")
     for f in result.flags:
         text = f"{md_escape(f.message)} (flag `{f.code}`)"
         if f.severity == "warning":
-            st.warning(text, icon="⚠️")
+            st.warning(text, icon=":material/warning:")
         else:
-            st.info(text, icon="ℹ️")
+            st.info(text, icon=":material/info:")
 
 
 def download_row(result: ChargeResult | None, *, key: str, params: AnalysisParams | None = None) -> None:
@@ -251,21 +251,21 @@ def download_row(result: ChargeResult | None, *, key: str, params: AnalysisParam
         cols[0].download_button(
             "Workbook (.xlsx)", data=downloads.logged(lambda: exp.analysis_workbook(one), "workbook"),
             file_name=f"{stem}_analysis.xlsx", mime=downloads.XLSX_MIME, on_click="ignore", key=f"{key}_xlsx",
-            icon="📊", help="Results, parameters, curves and native charts of this analysis.")
+            icon=":material/table_view:", help="Results, parameters, curves and native charts of this analysis.")
         cols[1].download_button(
             "Results (.csv)", data=downloads.logged(lambda: exp.results_csv(one), "results CSV"),
             file_name=f"{stem}_results.csv", mime=downloads.CSV_MIME, on_click="ignore", key=f"{key}_csv",
-            icon="📄", help="The numbers of this analysis, units in the headers.")
+            icon=":material/description:", help="The numbers of this analysis, units in the headers.")
         cols[0].download_button(
             "Curves (.csv)", data=downloads.logged(lambda: exp.curves_csv(one), "curves CSV"),
             file_name=f"{stem}_curves.csv", mime=downloads.CSV_MIME, on_click="ignore", key=f"{key}_curves",
-            icon="📈", help="Purple, magenta, dark blue and orange curves, time in ms.")
+            icon=":material/show_chart:", help="Purple, magenta, dark blue and orange curves, time in ms.")
     else:
         cols[0].caption("No analysis to download yet.")
     recipe = lambda: exp.recipe_json(params)  # noqa: E731
     cols[1].download_button(
         "Recipe (.json)", data=downloads.logged(recipe, "recipe"), file_name="recipe.json",
-        mime=downloads.JSON_MIME, on_click="ignore", key=f"{key}_recipe", icon="🧾",
+        mime=downloads.JSON_MIME, on_click="ignore", key=f"{key}_recipe", icon=":material/receipt_long:",
         help="Every parameter of the analysis: load it back to reproduce the numbers.")
 
 
@@ -288,6 +288,6 @@ def recipe_upload() -> None:
     st.file_uploader("Load a recipe (.json)", type=["json"], key="recipe_upload", on_change=_on_recipe_upload,
                      help="A recipe saved with 'Recipe (.json)' sets every parameter at once.")
     if "recipe_error" in st.session_state:
-        st.error(f"The recipe was not loaded: {md_escape(st.session_state['recipe_error'])}", icon="🚫")
+        st.error(f"The recipe was not loaded: {md_escape(st.session_state['recipe_error'])}", icon=":material/error:")
     elif "recipe_loaded" in st.session_state:
-        st.success(f"Recipe loaded from {md_escape(st.session_state.pop('recipe_loaded'))}.", icon="✅")
+        st.success(f"Recipe loaded from {md_escape(st.session_state.pop('recipe_loaded'))}.", icon=":material/check_circle:")

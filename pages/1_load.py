@@ -4,14 +4,14 @@ import streamlit as st
 
 from app import files_ui, state, ui
 
-st.title("📂 Load recordings")
+st.title(":material/folder_open: Load recordings")
 st.caption("Axon Text Files (.atf, .txt) and ABF binaries (.abf), up to 50 MB each. Files stay loaded while "
            "you move between pages; pick the active file and sweep in the sidebar.")
 
 up, demo = st.columns([3, 1], vertical_alignment="center")
 up.file_uploader("Recordings (drag and drop one or many)", type=["atf", "abf", "txt"], accept_multiple_files=True,
                  key=state.UPLOADER, on_change=state.on_upload)
-demo.button("Load the demo recording", on_click=files_ui.load_demo, icon="🧪", width="stretch",
+demo.button("Load the demo recording", on_click=files_ui.load_demo, icon=":material/science:", width="stretch",
             help="A simulated cell like the lab's sample recording: -80 mV holding, two control steps to "
                  "-100 mV, a test pulse to -20 mV, 100 kHz, with the rig's 15.6 kHz interference.")
 

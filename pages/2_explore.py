@@ -8,7 +8,7 @@ from app import cache, downloads, figures, recipe_ui, state, ui
 from signal_core.analysis.pipeline import find_protocol
 from signal_core.filters.specs import chain_to_json
 
-st.title("🔍 Explore and filter")
+st.title(":material/search: Explore and filter")
 lf, rec = ui.need_active_file()
 sweep = state.sweep_index()
 st.caption(f"{ui.md_escape(rec.name)} · sweep {sweep + 1} of {rec.n_sweeps} · {rec.fs_hz / 1e3:g} kHz")
@@ -44,7 +44,7 @@ with right, ui.guard("Drawing the trace"):
     else:
         z1, z2 = st.columns([4, 1], vertical_alignment="center")
         z1.markdown(f"**Zoom: {zoom[0]:.2f} to {zoom[1]:.2f} ms**, every sample when fewer than 5000")
-        z2.button("Reset zoom", on_click=state.reset_zoom, icon="↩️", key="btn_reset_zoom")
+        z2.button("Reset zoom", on_click=state.reset_zoom, icon=":material/undo:", key="btn_reset_zoom")
         st.plotly_chart(figures.trace_figure(rec.t_s, raw_pA=raw, filtered_pA=filtered, voltage_mV=volt,
                                              epochs=epochs, x_range_ms=zoom), key="explore_zoom")
     st.subheader("Power spectrum before and after the filters")
@@ -63,6 +63,6 @@ st.download_button(
                                                       filtered if any_on else None, rec.voltage(sweep),
                                                       header=trace_header), "trace CSV"),
     file_name=f"{downloads.safe_stem(lf.name)}_sweep{sweep + 1}_trace.csv", mime=downloads.CSV_MIME,
-    on_click="ignore", key="dl_trace_csv", icon="📄",
+    on_click="ignore", key="dl_trace_csv", icon=":material/description:",
     help="Full rate: time (ms), raw and filtered current (pA), voltage (mV).")
 ui.download_row(ui.active_analysis(show=False), key="dl_explore")

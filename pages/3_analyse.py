@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import analyse_ui, figures, history, recipe_ui, state, ui
 
-st.title("📈 Analyse")
+st.title(":material/show_chart: Analyse")
 lf, rec = ui.need_active_file()
 sweep = state.sweep_index()
 st.caption(f"{ui.md_escape(rec.name)} · sweep {sweep + 1} of {rec.n_sweeps} · results follow every change of the recipe")

@@ -6,7 +6,7 @@ import streamlit as st
 from app import figures, state, ui
 from app.meta import APP_VERSION
 
-st.title("❓ Help")
+st.title(":material/help: Help")
 
 st.header("The method in short")
 st.markdown(

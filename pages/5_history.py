@@ -5,7 +5,7 @@ import streamlit as st
 from app import history, history_ui
 from signal_core.store import StoreError
 
-st.title("🗂️ History")
+st.title(":material/history: History")
 key = history.current_key()
 store, reason = history.get_store()
 if store is None:
@@ -20,7 +20,7 @@ try:
                 "database, so they outlive this browser tab. Press **Save to history** on the Analyse page "
                 "(or switch on auto-save there); saved analyses appear here to search, sort, reopen in one "
                 "click, rename, delete or export into one workbook. They belong to this workspace: keep its "
-                "link below to come back from any browser.", icon="🗂️")
+                "link below to come back from any browser.", icon=":material/history:")
         history_ui.workspace_box(key)
         st.stop()
     search, order_by, descending = history_ui.search_and_sort()
@@ -36,6 +36,6 @@ if rows:
     picked = history_ui.history_table(rows, key)
     history_ui.actions(store, key, picked)
 else:
-    st.info("No saved analysis matches the search.", icon="🔎")
+    st.info("No saved analysis matches the search.", icon=":material/search_off:")
 st.divider()
 history_ui.workspace_box(key)

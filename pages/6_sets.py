@@ -6,7 +6,7 @@ from app import qv_results, sets_ui, state, ui
 from app.figures_qv import qv_figure
 from signal_core.sets import fit_sets
 
-st.title("📉 Q–V sets")
+st.title(":material/scatter_plot: Q–V sets")
 st.caption("Every sweep of the picked recordings is analysed with the current recipe (as on **Analyse**); "
            "Q is plotted against V2 and a two-state Boltzmann is fitted per set. Edit the set, V2 or exclude "
            "points in the table below.")
@@ -14,25 +14,25 @@ st.caption("Every sweep of the picked recordings is analysed with the current re
 files = state.files()
 if not files:
     st.info("No recording loaded yet. Load the recordings of a set (one file per test potential, e.g. "
-            "`20130507_0006_10mVdepol.atf`, or files with one sweep per V2) on **Load**.", icon="📂")
-    st.page_link("pages/1_load.py", label="Go to Load", icon="📂")
+            "`20130507_0006_10mVdepol.atf`, or files with one sweep per V2) on **Load**.", icon=":material/folder_open:")
+    st.page_link("pages/1_load.py", label="Go to Load", icon=":material/folder_open:")
     st.stop()
 
 picked = sets_ui.pick_files(files)
 if not picked:
-    st.info("Pick at least one recording above.", icon="☝️")
+    st.info("Pick at least one recording above.", icon=":material/arrow_upward:")
     st.stop()
 
 params = state.params()
 if params.v_test_mV is not None or params.protocol is not None:
     st.warning("The recipe sets V2 (or the whole protocol) by hand, so every recording is analysed with the "
-               "same V2. Switch it off on **Analyse** for a Q–V relation, or set each V2 in the table.", icon="⚠️")
+               "same V2. Switch it off on **Analyse** for a Q–V relation, or set each V2 in the table.", icon=":material/warning:")
 an = sets_ui.analyse(picked, params)
 if an.no_timing:
     st.warning(f"{len(an.no_timing)} recording(s) have no voltage channel: give the protocol timings on **Analyse** "
                "with one of them as the active file (the timings apply to every file); V2 is then taken from "
-               "each file name.", icon="⚠️")
-    st.page_link("pages/3_analyse.py", label="Set the timings on Analyse", icon="📈")
+               "each file name.", icon=":material/warning:")
+    st.page_link("pages/3_analyse.py", label="Set the timings on Analyse", icon=":material/show_chart:")
 pts = sets_ui.points(an, params)
 
 plot_col, options_col = st.columns([3, 1], gap="large")
@@ -51,7 +51,7 @@ st.caption("Tick **exclude** to leave a point out of the fit, type a **set** to 
            "that sweep again with it (clear the cell to go back). V2 comes from the voltage channel when the "
            "file has one, else from the file name.")
 if sets_ui.has_edits():
-    st.button("Undo every edit of the table", on_click=sets_ui.reset_edits, icon="↩️", key="qv_reset")
+    st.button("Undo every edit of the table", on_click=sets_ui.reset_edits, icon=":material/undo:", key="qv_reset")
 sets_ui.flag_details(pts, an)
 
 st.divider()

@@ -67,7 +67,7 @@ def test_copied_link_reopens_the_analysis_in_a_fresh_context(page, browser, app_
     try:
         other.goto(f"{link}&analysis={aid}")
         wait_idle(other)
-        other.get_by_role("heading", name="📈 Analyse").wait_for()
+        other.get_by_role("heading", level=1, name="Analyse").wait_for()
         wait_idle(other)
         no_exception(other)
         assert urlparse(other.url).path.rstrip("/") == "/analyse"
