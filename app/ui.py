@@ -19,6 +19,7 @@ from signal_core.filters.specs import FilterError
 from signal_core.io.read import RecordingFormatError, RecordingTooLargeError
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol.steps import ProtocolError
+from signal_core.quantities import CARD_QUANTITIES
 from signal_core.recording import Recording, RecordingError
 
 from . import cache, downloads, state
@@ -180,18 +181,9 @@ def active_analysis(params: AnalysisParams | None = None, *, show: bool = True) 
 
 
 # ------------------------------------------------------------------ results
-#: (label, attribute, unit, help)
-CARDS = (
-    ("Q_on", "q_on_pC", "pC", "Charge moved at the test pulse ON: integral of the purple ON curve."),
-    ("Q_off", "q_off_pC", "pC", "Charge at the return OFF: integral of the purple OFF curve (about -Q_on)."),
-    ("Q_off/Q_on", "q_off_over_on", "", "-1 for pure gating charge; flagged outside -0.8 to -1.2."),
-    ("C_lin", "c_lin_nF", "nF", "Integral of the control transient above its steady current / the control step."),
-    ("C_m", "c_m_nF", "nF", "tau (R_s + R_m) / (R_s R_m); tau / R_s when R_m cannot be estimated."),
-    ("R_s", "r_s_MOhm", "MOhm", "Series resistance: control step / transient extrapolated to the edge."),
-    ("R_m", "r_m_MOhm", "MOhm", "Membrane resistance: step / steady current, less R_s."),
-    ("tau", "tau_ms", "ms", "Time constant of the exponential fitted to the control transient."),
-    ("Q_on/C_m", "q_on_per_c_m_nC_per_uF", "nC/µF", "Charge normalised by the membrane capacitance."),
-)
+#: The metric cards: the quantities of the table marked ``card``, in its order.
+CARDS = CARD_QUANTITIES
+CARDS_PER_ROW = 5
 
 
 def fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
@@ -205,18 +197,14 @@ def fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
 def result_cards(result: ChargeResult) -> None:
     """The numbers of one analysis as metric cards (units in the value, help on hover)."""
     flagged = {f.code for f in result.flags}
-    cols = st.columns(5) + st.columns(5)
-    for col, (label, attr, unit, help_text) in zip(cols, CARDS):
-        value = getattr(result, attr)
+    cols = [c for _ in range(0, len(CARDS), CARDS_PER_ROW) for c in st.columns(CARDS_PER_ROW)]
+    for col, q in zip(cols, CARDS):
+        value = getattr(result, q.key)
         extra = ""
         if value is None and "passive_model" in flagged:
             extra = " Not estimated: see the flag 'passive_model' below."
-        col.metric(f"{label} ({unit})" if unit else label, fmt(value), help=help_text + extra, border=True)
-    corr = result.c_lin_corrected_nF
+        col.metric(q.card_title, fmt(value), help=q.help + extra, border=True)
     p = result.protocol
-    cols[9].metric("C_lin corrected (nF)", fmt(corr), border=True,
-                   help="C_lin × (1 + R_s/R_m)²: should agree with C_m when the passive model holds." + (
-                       "" if corr is not None else " Not available without R_m."))
     st.caption(
         f"V0 {fmt(p.v_hold_mV, 'mV')} · Vc {fmt(p.v_control_mV, 'mV')} · V2 {fmt(p.v_test_mV, 'mV')} · "
         f"test step {'+' if p.test_step_mV > 0 else ''}{fmt(p.test_step_mV, 'mV')} · I0 {fmt(result.i0_pA, 'pA')} · "

@@ -14,17 +14,14 @@ from pathlib import Path
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording
 from signal_core.io.read import RecordingFormatError, read_recording
 from signal_core.params import AnalysisParams
+from signal_core.quantities import QUANTITIES
 from signal_core.recording import Recording
 
 __all__ = ["ROW_KEYS", "analyze_file", "clean_json", "result_row"]
 
-#: Keys of every row, in order (numbers are pC, nF, ms, MOhm, mV, Hz).
-ROW_KEYS = (
-    "file", "sweep", "fs_hz", "v_hold_mV", "v_control_mV", "v_test_mV",
-    "q_on_pC", "q_off_pC", "q_off_over_on", "c_lin_nF", "c_lin_corrected_nF", "c_m_nF",
-    "tau_ms", "r_s_MOhm", "r_m_MOhm", "r_in_MOhm", "i0_pA", "i_ss_pA",
-    "q_on_per_c_m_nC_per_uF", "c_specific_uF_per_cm2", "flags", "error",
-)
+#: Keys of every row, in order: file, sweep (1-based), the numbers of
+#: :data:`signal_core.quantities.QUANTITIES` (units in the keys), flags, error.
+ROW_KEYS: tuple[str, ...] = ("file", "sweep", *(q.key for q in QUANTITIES), "flags", "error")
 
 
 def clean_json(value: object) -> object:

@@ -32,6 +32,7 @@ from signal_core.protocol.detect import detect_protocol
 from signal_core.protocol.filenames import v2_from_filename
 from signal_core.protocol.steps import Protocol, ProtocolError
 from signal_core.protocol.timing import protocol_from_timing
+from signal_core.quantities import QUANTITIES
 from signal_core.recording import Recording
 
 __all__ = [
@@ -128,27 +129,8 @@ class ChargeResult:
         return np.arange(self.ctrl_on_mean_pA.size) / self.fs_hz * 1e3
 
     def scalars(self) -> dict[str, float | None]:
-        """The numbers of the result, keyed by name with unit (the CLI's and the workbook's columns)."""
-        return {
-            "fs_hz": self.fs_hz,
-            "v_hold_mV": self.v_hold_mV,
-            "v_control_mV": self.v_control_mV,
-            "v_test_mV": self.v_test_mV,
-            "q_on_pC": self.q_on_pC,
-            "q_off_pC": self.q_off_pC,
-            "q_off_over_on": self.q_off_over_on,
-            "c_lin_nF": self.c_lin_nF,
-            "c_lin_corrected_nF": self.c_lin_corrected_nF,
-            "c_m_nF": self.c_m_nF,
-            "r_s_MOhm": self.r_s_MOhm,
-            "r_m_MOhm": self.r_m_MOhm,
-            "r_in_MOhm": self.r_in_MOhm,
-            "tau_ms": self.tau_ms,
-            "i0_pA": self.i0_pA,
-            "i_ss_pA": self.i_ss_pA,
-            "q_on_per_c_m_nC_per_uF": self.q_on_per_c_m_nC_per_uF,
-            "c_specific_uF_per_cm2": self.c_specific_uF_per_cm2,
-        }
+        """The numbers keyed by name with unit, in the order of :data:`signal_core.quantities.QUANTITIES`."""
+        return {q.key: getattr(self, q.key) for q in QUANTITIES}
 
     def to_dict(self) -> dict:
         """JSON-friendly numbers, flags and the protocol (no curves)."""

@@ -88,10 +88,9 @@ def results_long_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure 
                      excel_safe: bool = True) -> bytes:
     """Tidy results: one row per file, sweep and quantity.
 
-    Columns: ``file``, ``sweep`` (1-based), ``quantity`` (``v_hold``, ``v_control``,
-    ``v_test``, ``q_on``, ``q_off``, ``q_off_over_on``, ``c_lin``, ``c_m``, ``r_s``,
-    ``r_m``, ``r_in``, ``tau``, ``q_on_per_c_m``, ``c_specific``, ``c_lin_corrected``,
-    ``i0``, ``i_ss``, ``fs``), ``value`` (empty when it does not exist), ``unit``
+    Columns: ``file``, ``sweep`` (1-based), ``quantity`` (the ``name`` of each entry of
+    :data:`signal_core.quantities.QUANTITIES`, in its order: ``fs``, ``v_hold``, ...,
+    ``q_on``, ``q_off``, ``c_m``, ...), ``value`` (empty when it does not exist), ``unit``
     (mV, pC, nF, MOhm, ms, nC/uF, uF/cm^2, pA, Hz; empty for a ratio) and ``note``:
     each flag is a row with quantity ``flag`` and the note ``"<code>: <message>"``; each
     failure a row with quantity ``error`` and the error as note.

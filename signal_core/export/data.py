@@ -21,6 +21,7 @@ import numpy as np
 from signal_core import __version__
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure
 from signal_core.params import AnalysisParams
+from signal_core.quantities import QUANTITIES, Quantity
 
 __all__ = [
     "ORANGE_POINTS",
@@ -90,42 +91,8 @@ def normalise_failures(failures: Sequence[Failure | SweepFailure]) -> list[Failu
 
 
 # ------------------------------------------------------------------------------ quantities
-@dataclass(frozen=True)
-class Quantity:
-    """One number of a result: its key (:data:`signal_core.analysis.batch.ROW_KEYS`), name, unit and Excel format."""
-
-    key: str
-    name: str
-    unit: str
-    header: str
-    num_format: str
-
-
-def _q(key: str, name: str, unit: str, header: str, num_format: str) -> Quantity:
-    return Quantity(key, name, unit, header, num_format)
-
-
-#: The numbers of a result in the order of the Summary sheet; keys as in :data:`signal_core.analysis.batch.ROW_KEYS`.
-QUANTITIES: tuple[Quantity, ...] = (
-    _q("v_hold_mV", "v_hold", "mV", "V_hold (mV)", "0.00"),
-    _q("v_control_mV", "v_control", "mV", "V_control (mV)", "0.00"),
-    _q("v_test_mV", "v_test", "mV", "V_test (mV)", "0.00"),
-    _q("q_on_pC", "q_on", "pC", "Q_on (pC)", "0.000"),
-    _q("q_off_pC", "q_off", "pC", "Q_off (pC)", "0.000"),
-    _q("q_off_over_on", "q_off_over_on", "", "Q_off/Q_on", "0.000"),
-    _q("c_lin_nF", "c_lin", "nF", "C_lin (nF)", "0.0000"),
-    _q("c_m_nF", "c_m", "nF", "C_m (nF)", "0.0000"),
-    _q("r_s_MOhm", "r_s", "MOhm", "R_s (MOhm)", "0.00"),
-    _q("r_m_MOhm", "r_m", "MOhm", "R_m (MOhm)", "0.0"),
-    _q("r_in_MOhm", "r_in", "MOhm", "R_in (MOhm)", "0.0"),
-    _q("tau_ms", "tau", "ms", "tau (ms)", "0.000"),
-    _q("q_on_per_c_m_nC_per_uF", "q_on_per_c_m", "nC/uF", "Q_on/C_m (nC/uF)", "0.00"),
-    _q("c_specific_uF_per_cm2", "c_specific", "uF/cm^2", "C_m/area (uF/cm^2)", "0.000"),
-    _q("c_lin_corrected_nF", "c_lin_corrected", "nF", "C_lin x (1+R_s/R_m)^2 (nF)", "0.0000"),
-    _q("i0_pA", "i0", "pA", "I0 (pA)", "0.0"),
-    _q("i_ss_pA", "i_ss", "pA", "I_ss (pA)", "0.0"),
-    _q("fs_hz", "fs", "Hz", "fs (Hz)", "0"),
-)
+# The numbers of a result, their names, units and Excel formats: :data:`signal_core.quantities.QUANTITIES`
+# (re-exported here; the Summary sheet, the CSV columns and the long CSV follow its order).
 
 
 def finite_or_none(value: object) -> float | None:

@@ -32,14 +32,17 @@ from sqlalchemy import (
     func,
 )
 
+from signal_core.quantities import QUANTITIES
+
 __all__ = ["KEY_LENGTH_MAX", "LABEL_LENGTH_MAX", "SCALAR_NAMES", "analyses", "metadata", "recordings",
            "scalars_from_results", "workspaces"]
 
 KEY_LENGTH_MAX = 128
 LABEL_LENGTH_MAX = 200
 
-#: Result numbers copied into columns of ``analyses``: name in the results JSON -> column key.
-SCALAR_NAMES = ("v_test_mV", "q_on_pC", "q_off_pC", "c_m_nF")
+#: Result numbers copied into columns of ``analyses`` (the quantities marked ``stored``; each is a column
+#: key below, made by a migration).
+SCALAR_NAMES: tuple[str, ...] = tuple(q.key for q in QUANTITIES if q.stored)
 
 metadata = MetaData()
 
