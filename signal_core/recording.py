@@ -109,6 +109,17 @@ class Recording:
         What it was read from, e.g. ``"ATF 1.0"``, ``"ABF 2.9"``, ``"synthetic"``.
     sha256 : str
         SHA-256 of the original bytes, "" when it did not come from bytes.
+    sweep_lengths : tuple of int
+        True number of samples of each sweep; empty (the default) when every sweep fills
+        ``n_samples``.  Sweeps of different lengths (pyABF's "variable-length sweeps") are
+        stored NaN-padded to the longest one; :meth:`channel`, :meth:`current`,
+        :meth:`voltage` and :meth:`sweep_t_s` return each sweep at its own length.
+    command_channel : int or None
+        Index of the command waveform rebuilt from the file's protocol (ABF epoch table),
+        in mV; None when the file has none.  It is not a measurement.
+    file_units : tuple of str
+        Each channel's unit as the file wrote it (before conversion), "" when unknown;
+        :func:`reinterpret_units` uses it to say what was overridden.
     """
 
     data: np.ndarray
@@ -123,6 +134,9 @@ class Recording:
     name: str = ""
     file_format: str = ""
     sha256: str = ""
+    sweep_lengths: tuple[int, ...] = ()
+    command_channel: int | None = None
+    file_units: tuple[str, ...] = ()
     _t_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -143,20 +157,33 @@ class Recording:
                 f"{n_channels} channels in the data but {len(self.channel_names)} names and "
                 f"{len(self.channel_units)} units"
             )
-        for label, idx in (("current", self.current_channel), ("voltage", self.voltage_channel)):
+        for label, idx in (("current", self.current_channel), ("voltage", self.voltage_channel),
+                           ("command", self.command_channel)):
             if idx is not None and not 0 <= idx < n_channels:
                 raise RecordingError(f"{label} channel index {idx} is outside 0..{n_channels - 1}")
+        lengths = tuple(int(n) for n in self.sweep_lengths) or (n_samples,) * n_sweeps
+        if len(lengths) != n_sweeps:
+            raise RecordingError(f"{len(lengths)} sweep lengths for {n_sweeps} sweeps")
+        if min(lengths) < 2 or max(lengths) != n_samples:
+            raise RecordingError(f"every sweep needs 2 to {n_samples} samples and the longest exactly {n_samples} "
+                                 f"(the stored width), got lengths from {min(lengths)} to {max(lengths)}")
+        units = tuple(str(u) for u in self.file_units)
+        if units and len(units) != n_channels:
+            raise RecordingError(f"{len(units)} file units for {n_channels} channels")
         starts = tuple(float(s) for s in self.sweep_start_s)
         if starts and len(starts) != n_sweeps:
             raise RecordingError(f"{len(starts)} sweep start times for {n_sweeps} sweeps")
         if not starts:
-            starts = tuple(i * n_samples / self.fs_hz for i in range(n_sweeps))
+            edges = np.concatenate([[0], np.cumsum(lengths[:-1])]) if n_sweeps > 1 else np.zeros(1)
+            starts = tuple(float(e) / self.fs_hz for e in edges)
         if data is self.data and data.flags.writeable:
             data = data.copy()
         data.setflags(write=False)
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "fs_hz", float(self.fs_hz))
         object.__setattr__(self, "sweep_start_s", starts)
+        object.__setattr__(self, "sweep_lengths", lengths)
+        object.__setattr__(self, "file_units", units)
         object.__setattr__(self, "channel_names", tuple(str(c) for c in self.channel_names))
         object.__setattr__(self, "channel_units", tuple(str(u) for u in self.channel_units))
         object.__setattr__(self, "header", tuple((str(k), str(v)) for k, v in self.header))
@@ -194,12 +221,40 @@ class Recording:
             self._t_cache["t"] = t
         return t
 
+    @property
+    def is_ragged(self) -> bool:
+        """True when the sweeps have different lengths (stored NaN-padded, see ``sweep_lengths``)."""
+        return min(self.sweep_lengths) != self.n_samples
+
+    def sweep_length(self, sweep: int = 0) -> int:
+        """True number of samples of one sweep (0-based index)."""
+        self._check_sweep(sweep)
+        return self.sweep_lengths[sweep]
+
+    def sweep_duration_s(self, sweep: int = 0) -> float:
+        """Duration of one sweep at its own length (s)."""
+        return self.sweep_length(sweep) / self.fs_hz
+
+    def sweep_t_s(self, sweep: int = 0) -> np.ndarray:
+        """Time of each sample of one sweep at its own length (s), read-only."""
+        return self.t_s[: self.sweep_length(sweep)]
+
+    def length_groups(self) -> dict[int, list[int]]:
+        """Sweep indices grouped by their true length (samples), in sweep order within a group."""
+        groups: dict[int, list[int]] = {}
+        for k, n in enumerate(self.sweep_lengths):
+            groups.setdefault(n, []).append(k)
+        return groups
+
     # ---------------------------------------------------------------- access
-    def channel(self, index: int, sweep: int = 0) -> np.ndarray:
-        """Samples of one channel of one sweep (0-based indices), read-only view."""
+    def _check_sweep(self, sweep: int) -> None:
         if not 0 <= sweep < self.n_sweeps:
             raise IndexError(f"sweep {sweep + 1} does not exist: the file has {self.n_sweeps} sweep(s)")
-        return self.data[sweep, index]
+
+    def channel(self, index: int, sweep: int = 0) -> np.ndarray:
+        """Samples of one channel of one sweep (0-based indices) at the sweep's own length, read-only view."""
+        self._check_sweep(sweep)
+        return self.data[sweep, index, : self.sweep_lengths[sweep]]
 
     def current(self, sweep: int = 0) -> np.ndarray:
         """Membrane current of one sweep (pA)."""
@@ -212,6 +267,12 @@ class Recording:
         if self.voltage_channel is None:
             return None
         return self.channel(self.voltage_channel, sweep)
+
+    def command(self, sweep: int = 0) -> np.ndarray | None:
+        """Command waveform of one sweep from the file's protocol (mV), or None without one."""
+        if self.command_channel is None:
+            return None
+        return self.channel(self.command_channel, sweep)
 
     @property
     def header_dict(self) -> dict[str, str]:
@@ -232,8 +293,10 @@ class Recording:
             "channels": ", ".join(f"{n} ({u})" for n, u in zip(self.channel_names, self.channel_units)),
             "fs_hz": self.fs_hz,
             "samples_per_sweep": self.n_samples,
+            "shortest_sweep_samples": min(self.sweep_lengths),
             "duration_ms": self.duration_s * 1e3,
             "current_channel": None if self.current_channel is None else self.channel_names[self.current_channel],
             "voltage_channel": None if self.voltage_channel is None else self.channel_names[self.voltage_channel],
+            "command_channel": None if self.command_channel is None else self.channel_names[self.command_channel],
             "sha256": self.sha256,
         }

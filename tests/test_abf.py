@@ -146,24 +146,37 @@ def test_dispatch_errors_are_typed(tmp_path):
 
 
 class FakeAbf:
-    """Just what the command-waveform rule looks at: DAC units and sweepC per sweep."""
+    """Just what the command-waveform rule looks at: DAC units, DAC 0's waveform source, the sweeps."""
 
-    def __init__(self, waves, unit="mV"):
+    def __init__(self, waves, unit="mV", source=1, enabled=1):
+        from types import SimpleNamespace
+
         self.dacUnits = [unit, unit]
-        self._waves = waves
-        self.sweepC = None
+        self.waves = [np.asarray(w, dtype=np.float64) for w in waves]
+        self.sweepCount = len(waves)
+        self.abfVersion = {"major": 2}
+        self._dacSection = SimpleNamespace(nWaveformEnable=[enabled, 0], nWaveformSource=[source, 0])
 
-    def setSweep(self, sweep, channel=0):  # pyABF's spelling
-        self.sweepC = self._waves[sweep]
+
+@pytest.fixture
+def fake_epochs(monkeypatch):
+    import signal_core.io.abf as abf_module
+
+    monkeypatch.setattr(abf_module, "_epoch_waves", lambda abf: abf.waves)
 
 
-def test_command_waveform_kept_only_when_it_is_a_changing_voltage():
+def test_command_waveform_kept_only_when_it_is_a_changing_voltage(fake_epochs):
     from signal_core.io.abf import _command
 
     step = np.where(np.arange(N) < N // 2, -80.0, -100.0)
-    kept = _command(FakeAbf([step, step + 1.0]), 2, N)
+    kept = _command(FakeAbf([step, step + 1.0]), [N, N])
     assert kept is not None and kept.shape == (2, N) and np.array_equal(kept[1], step + 1.0)
-    assert np.array_equal(_command(FakeAbf([step / 1e3], unit="V"), 1, N)[0], step / 1e3 * 1e3)
-    assert _command(FakeAbf([np.full(N, -80.0)] * 2), 2, N) is None  # constant: says nothing
-    assert _command(FakeAbf([np.full(N, np.nan)]), 1, N) is None  # pyABF's "no command"
-    assert _command(FakeAbf([step], unit="pA"), 1, N) is None  # current clamp command
+    assert np.array_equal(_command(FakeAbf([step / 1e3], unit="V"), [N])[0], step / 1e3 * 1e3)
+    assert _command(FakeAbf([np.full(N, -80.0)] * 2), [N, N]) is None  # constant: says nothing
+    assert _command(FakeAbf([np.full(N, np.nan)]), [N]) is None  # pyABF's "no command"
+    assert _command(FakeAbf([step], unit="pA"), [N]) is None  # current clamp command
+    assert _command(FakeAbf([step], source=2), [N]) is None  # a stimulus file outside the ABF
+    assert _command(FakeAbf([step], enabled=0), [N]) is None  # waveform switched off
+    assert _command(FakeAbf([step, step]), [N, N // 2]) is None  # sweeps of different lengths
+    longer = np.concatenate([step, [-80.0] * 5])  # pyABF cuts a longer waveform to the sweep
+    assert np.array_equal(_command(FakeAbf([longer]), [N])[0], step)

@@ -591,3 +591,38 @@ def test_write_atf_rejects_unknown_options():
         write_atf(known_recording(), time_unit="min")
     with pytest.raises(ValueError, match="sep"):
         write_atf(known_recording(), sep=";")
+
+
+# ------------------------------------------------------------ a last row without a line end
+def fixed_format(decimals: int):
+    return lambda v: f"{v:.{decimals}f}"
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_complete_last_row_without_line_end_is_read(eol):
+    """pyABF's ATF writer ends its files so: every cell there and printed like its column above."""
+    data = make_atf(one_sweep(), eol=eol, fmt=fixed_format(5))
+    rec = read_atf(data.rstrip(b"\r\n"))
+    assert rec.n_samples == N
+    assert np.array_equal(rec.data, read_atf(data).data)
+    assert np.allclose(rec.current(0), np.round(I_PA[0], 5), rtol=0, atol=1e-9)
+
+
+def test_last_row_printed_shorter_than_its_column_is_refused():
+    data = make_atf(one_sweep(), fmt=fixed_format(5)).rstrip(b"\n")
+    refuse(data[:-2], first_data_line() + N - 1, "truncated")  # 2 of the 5 decimals of the last value lost
+
+
+def test_last_row_missing_a_value_or_cut_inside_a_number_is_refused():
+    data = make_atf(one_sweep(), fmt=fixed_format(4)).rstrip(b"\n")
+    last_value = data[data.rindex(b"\t") + 1:]
+    assert last_value.startswith(b"-") and len(last_value) == 8  # -81.xxxx mV
+    refuse(data[: data.rindex(b"\t")], first_data_line() + N - 1, "truncated")  # the last value lost
+    refuse(data[:-7], first_data_line() + N - 1, "truncated")  # only its sign left
+    refuse(data[:-4] + b"e", first_data_line() + N - 1, "truncated")  # cut inside an exponent
+
+
+def test_last_row_cannot_be_judged_when_its_column_varies():
+    """repr() prints a varying number of decimals: nothing shows that the last value is whole."""
+    data = make_atf(one_sweep()).rstrip(b"\n")
+    refuse(data, first_data_line() + N - 1, "truncated")

@@ -50,69 +50,157 @@ def _sampling_rate(abf) -> float:
 
 
 def _open(path: str):
-    """The header only: pyABF loads the samples on the first ``setSweep``, after :func:`_check_size`."""
+    """The header only: the samples are loaded by :func:`_samples`, after :func:`_check_size`."""
     import pyabf  # local: only ABF uploads pay its import time
 
     return pyabf.ABF(path, loadData=False)
 
 
-def _check_size(abf) -> None:
-    """Refuse, from the header's counts, a recording larger than the memory budget (before loading it)."""
-    sweeps, channels, points = int(abf.sweepCount), int(abf.channelCount), int(abf.sweepPointCount)
-    if sweeps < 1 or channels < 1 or points < 1:
-        raise AbfFormatError(f"the ABF header describes {sweeps} sweep(s) of {channels} channel(s) with "
-                             f"{points} sample(s) each: there is nothing to read")
-    check_recording_values(sweeps * (channels + 1) * points,  # + 1: the command channel that may be added
-                           f"{sweeps:,} sweeps x {channels:,} channels x {points:,} samples, from the ABF header")
-
-
-def _collect(abf) -> tuple[np.ndarray, list[str], list[str], int | None, int | None]:
+def _sweep_lengths(abf) -> list[int]:
+    """Samples per sweep and channel, as pyABF's ``setSweep`` cuts them (variable-length sweeps included)."""
     n_sweeps, n_channels = int(abf.sweepCount), int(abf.channelCount)
-    units, factors, names = [], [], []
+    synch = getattr(abf, "_synchArraySection", None)
+    if n_sweeps > 1 and synch is not None and len(set(synch.lLength)) > 1:
+        lengths = [int(n) // n_channels for n in list(synch.lLength)[:n_sweeps]]
+        if len(lengths) != n_sweeps:
+            raise AbfFormatError(f"the ABF header lists the lengths of {len(lengths)} sweeps but counts "
+                                 f"{n_sweeps} sweeps")
+        return lengths
+    return [int(abf.sweepPointCount)] * n_sweeps
+
+
+def _check_size(abf) -> list[int]:
+    """Refuse, from the header's counts, a recording larger than the memory budget (before loading it).
+
+    Returns the samples of each sweep (per channel), from the header.
+    """
+    sweeps, channels = int(abf.sweepCount), int(abf.channelCount)
+    lengths = _sweep_lengths(abf) if sweeps >= 1 and channels >= 1 else [0]
+    points = max(lengths)
+    if sweeps < 1 or channels < 1 or min(lengths) < 1:
+        raise AbfFormatError(f"the ABF header describes {sweeps} sweep(s) of {channels} channel(s) with "
+                             f"{min(lengths)} sample(s) each: there is nothing to read")
+    longest = "samples (the longest sweep; shorter ones are padded)" if len(set(lengths)) > 1 else "samples"
+    check_recording_values(sweeps * (channels + 1) * points,  # + 1: the command channel that may be added
+                           f"{sweeps:,} sweeps x {channels:,} channels x {points:,} {longest}, from the ABF header")
+    if sum(lengths) * channels > int(abf.dataPointCount):
+        raise AbfFormatError(f"the ABF header promises {sum(lengths) * channels:,} samples but its data section "
+                             f"holds {int(abf.dataPointCount):,}: the file is truncated or damaged")
+    return lengths
+
+
+def _samples(abf, lengths: list[int], factors: list[float], command: np.ndarray | None) -> np.ndarray:
+    """Every sweep of every ADC channel as float64, times its unit factor, then the command if any.
+
+    pyABF's scaled samples (``abf.data``, channels x points, float32) are read once and
+    reshaped into (sweeps, channels [+ command], longest sweep): linear in the number of
+    sweeps.  Sweeps shorter than the longest are padded with NaN.  Returned read-only.
+    """
+    abf.setSweep(0, channel=0)  # pyABF loads and scales the whole data section once here
+    flat = abf.data
+    n_sweeps, n_channels, longest = len(lengths), flat.shape[0], max(lengths)
+    width = n_channels + (command is not None)
+    if len(set(lengths)) == 1:
+        out = np.empty((n_sweeps, width, longest), dtype=np.float64)
+        block = flat[:, : n_sweeps * longest].reshape(n_channels, n_sweeps, longest)
+        out[:, :n_channels, :] = block.transpose(1, 0, 2)
+    else:
+        out = np.full((n_sweeps, width, longest), np.nan)
+        start = 0
+        for s, n in enumerate(lengths):
+            out[s, :n_channels, :n] = flat[:, start: start + n]
+            start += n
+    for c, factor in enumerate(factors):
+        if factor != 1.0:
+            out[:, c, :] *= factor
+    if command is not None:
+        out[:, n_channels, :] = command
+    out.setflags(write=False)  # Recording keeps a read-only array as is (no second copy)
+    return out
+
+
+def _collect(abf, lengths: list[int]) -> tuple[np.ndarray, list[str], list[str], list[str], int | None,
+                                                 int | None, int | None]:
+    n_channels = int(abf.channelCount)
+    units, factors, names, file_units = [], [], [], []
     for c in range(n_channels):
-        stored, factor = canonical_unit(_clean(abf.adcUnits[c]))
+        written = _clean(abf.adcUnits[c])
+        stored, factor = canonical_unit(written)
+        file_units.append(written)
         units.append(stored)
         factors.append(factor)
         name = _clean(abf.adcNames[c]) if c < len(abf.adcNames) else ""
         names.append(name or classify_unit(stored) or f"channel {c}")
-    sweeps = []
-    for s in range(n_sweeps):
-        rows = []
-        for c in range(n_channels):
-            abf.setSweep(s, channel=c)
-            rows.append(np.asarray(abf.sweepY, dtype=np.float64) * factors[c])
-        sweeps.append(rows)
-    lengths = {len(r) for rows in sweeps for r in rows}
-    if len(lengths) != 1:
-        raise AbfFormatError(f"the sweeps have different lengths ({sorted(lengths)} samples): not supported")
-    data = np.array(sweeps, dtype=np.float64)
     kinds = [classify_unit(u) for u in units]
     current = kinds.index("current") if "current" in kinds else None
     voltage = kinds.index("voltage") if "voltage" in kinds else None
-    if voltage is None:
-        command = _command(abf, n_sweeps, data.shape[2])
-        if command is not None:
-            data = np.concatenate([data, command[:, None, :]], axis=1)
-            names.append(COMMAND_CHANNEL)
-            units.append("mV")
-    return data, names, units, current, voltage
+    command = _command(abf, lengths)
+    data = _samples(abf, lengths, factors, command)
+    command_index = None
+    if command is not None:
+        command_index = len(names)
+        names.append(COMMAND_CHANNEL)
+        units.append("mV")
+        file_units.append(_clean(abf.dacUnits[0]))
+    return data, names, units, file_units, current, voltage, command_index
 
 
-def _command(abf, n_sweeps: int, n_samples: int) -> np.ndarray | None:
-    """DAC 0's command waveform per sweep in mV, or None when absent, not a voltage or constant."""
+def _waveform_source(abf) -> tuple[int, int]:
+    """(nWaveformEnable, nWaveformSource) of DAC 0: source 1 is the epoch table."""
+    if abf.abfVersion["major"] == 1:
+        return int(abf._headerV1.nWaveformEnable[0]), int(abf._headerV1.nWaveformSource[0])
+    return int(abf._dacSection.nWaveformEnable[0]), int(abf._dacSection.nWaveformSource[0])
+
+
+def _epoch_key(wave) -> tuple:
+    """What decides an epoch-table sweep's waveform (pyABF's ``EpochSweepWaveform``)."""
+    return (tuple(wave.p1s), tuple(wave.p2s), tuple(wave.levels), tuple(wave.types),
+            tuple(wave.pulseWidths), tuple(wave.pulsePeriods))
+
+
+def _epoch_waves(abf) -> list[np.ndarray]:
+    """DAC 0's command of every sweep from the epoch table (pyABF's ``sweepC``), in the DAC's unit.
+
+    The table is built once and each distinct sweep's waveform once (pyABF rebuilds the table
+    on every ``setSweep``, which makes reading quadratic in the number of sweeps).
+    """
+    import pyabf.waveform
+
+    table = pyabf.waveform.EpochTable(abf, 0)
+    cache: dict[tuple, np.ndarray] = {}
+    waves = []
+    for wave in table.epochWaveformsBySweep[: int(abf.sweepCount)]:
+        key = _epoch_key(wave)
+        if key not in cache:
+            cache[key] = np.asarray(wave.getWaveform(), dtype=np.float64)
+        waves.append(cache[key])
+    return waves
+
+
+def _command(abf, lengths: list[int]) -> np.ndarray | None:
+    """DAC 0's command waveform per sweep in mV, (sweeps, longest), or None when it says nothing.
+
+    None when DAC 0 is not a voltage (current clamp), has no epoch-table waveform (disabled,
+    or a stimulus file that is not part of the ABF), the sweeps have different lengths (pyABF
+    gives no command for them), or the command never changes.
+    """
     dac_units = [_clean(u) for u in getattr(abf, "dacUnits", [])]
-    if not dac_units or classify_unit(dac_units[0]) != "voltage":
+    if not dac_units or classify_unit(dac_units[0]) != "voltage" or len(set(lengths)) != 1:
+        return None
+    enabled, source = _waveform_source(abf)
+    if not enabled or source != 1:
         return None
     factor = canonical_unit(dac_units[0])[1]
-    waves = []
-    for s in range(n_sweeps):
-        abf.setSweep(s, channel=0)
-        wave = np.asarray(abf.sweepC, dtype=np.float64)
-        if wave.shape != (n_samples,) or not np.isfinite(wave).all():
-            return None
-        waves.append(wave * factor)
-    command = np.array(waves)
-    return command if np.ptp(command) > 0 else None
+    n = lengths[0]
+    waves = _epoch_waves(abf)
+    if len(waves) != len(lengths) or any(w.size < n for w in waves):
+        return None
+    command = np.empty((len(waves), n), dtype=np.float64)
+    for s, w in enumerate(waves):
+        np.multiply(w[:n], factor, out=command[s])
+    if not np.isfinite(command).all() or np.ptp(command) == 0:
+        return None
+    return command
 
 
 def _version(abf) -> str:
@@ -181,8 +269,8 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
                 handle.write(data)
                 tmp = handle.name
         abf = _open(tmp or str(path))
-        _check_size(abf)
-        values, names, units, current, voltage = _collect(abf)
+        lengths = _check_size(abf)
+        values, names, units, file_units, current, voltage, command = _collect(abf, lengths)
         fs = _sampling_rate(abf)
         starts = [float(s) for s in getattr(abf, "sweepTimesSec", [])]
         version = _version(abf)
@@ -203,6 +291,7 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
             data=values, fs_hz=fs, channel_names=tuple(names), channel_units=tuple(units),
             current_channel=current, voltage_channel=voltage, sweep_start_s=tuple(starts),
             header=tuple(header), name=name, file_format=f"ABF {version}", sha256=sha256_hex(data),
+            sweep_lengths=tuple(lengths), command_channel=command, file_units=tuple(file_units),
         )
     except RecordingError as exc:
         raise AbfFormatError(f"the ABF file's contents are not a usable recording: {exc}") from exc

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signal_core.io.atf_data import _check_time, _read_body, _round_rate
+from signal_core.io.atf_data import _check_time, _read_body, _round_rate, last_row_is_complete
 from signal_core.io.atf_header import AtfFormatError, _err, _Head, _parse_head, _show, _split_title
 from signal_core.io.atf_writer import write_atf
 from signal_core.io.limits import check_recording_values, estimate_rows
@@ -208,7 +208,8 @@ def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # old Mac line ends (CR only)
 
     head = _parse_head(data, start)
-    if not data[:head.body_end].rstrip(b" \t").endswith((b"\n", b"\r")):
+    if (not data[:head.body_end].rstrip(b" \t").endswith((b"\n", b"\r"))
+            and not last_row_is_complete(data, head)):
         last = head.first_data_line + data.count(b"\n", head.body_start, head.body_end)
         raise _err(last, "the file ends inside this row (no line end after it): it looks truncated (cut off "
                          "while being written or copied), so its last value may be cut short; if the row is "
@@ -303,7 +304,7 @@ def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,
         current_channel=kinds.index("current") if "current" in kinds else None,
         voltage_channel=kinds.index("voltage") if "voltage" in kinds else None,
         t0_s=t0_s, sweep_start_s=tuple(starts), header=tuple(head.records), name=name,
-        file_format=FILE_FORMAT, sha256=hasher.result(),
+        file_format=FILE_FORMAT, sha256=hasher.result(), file_units=tuple(units[c] for c in sweeps[0]),
     )
 
 

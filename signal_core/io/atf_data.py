@@ -101,6 +101,74 @@ def _find_problem(data: bytes, head: _Head, detail: str) -> AtfFormatError:
     return _err(head.first_data_line, f"the data rows could not be read as numbers ({detail[:200]})")
 
 
+# --------------------------------------------------------------------------- last row
+#: rows before an unterminated last row whose number format it must match
+_FORMAT_SAMPLE_ROWS = 20
+
+
+def _cells(line: bytes, head: _Head) -> list[str] | None:
+    """The m cells of one data row as text, or None when the row does not have m of them."""
+    try:
+        text = line.rstrip(b"\r").decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    fields = [f.strip(_C_SPACE) for f in text.split(head.sep)]
+    if head.trailing and len(fields) == head.m + 1 and not fields[-1]:
+        fields.pop()
+    return fields if len(fields) == head.m else None
+
+
+def _number_format(cell: str, head: _Head) -> tuple[int, bool] | None:
+    """(digits after the decimal mark, has an exponent) of one printed number; None when it is not one."""
+    if not _NUMBER_RE[head.decimal].fullmatch(cell):
+        return None
+    mantissa, _, exponent = cell.lower().partition("e")
+    _, mark, decimals = mantissa.partition(head.decimal)
+    return (len(decimals) if mark else 0), bool(exponent)
+
+
+def last_row_is_complete(data: bytes, head: _Head) -> bool:
+    """Whether a last data row without a line end was written whole (pyABF's ATF writer ends files so).
+
+    The row is complete when it has every column, each cell parses as a number, and each
+    value is printed with the same number of decimals (and the same use of an exponent) as
+    the same column in the rows before it, which must agree among themselves.  A row cut
+    while being written fails one of these checks: a missing column, a value such as
+    ``1.2`` where the column prints ``1.2345``, or ``1.2e`` that does not parse.
+
+    Parameters
+    ----------
+    data : bytes
+        The file (line ends normalised to LF).
+    head : _Head
+        The parsed header; ``body_start`` and ``body_end`` delimit the data rows.
+
+    Returns
+    -------
+    bool
+        False also when there is no earlier row to compare with.
+    """
+    body = data[head.body_start: head.body_end].rstrip(b" \t")
+    cut = body.rfind(b"\n")
+    if cut < 0:
+        return False
+    last = _cells(body[cut + 1:], head)
+    if last is None:
+        return False
+    formats = [_number_format(c, head) for c in last]
+    if any(f is None for f in formats):
+        return False
+    earlier = body[:cut].split(b"\n")[-_FORMAT_SAMPLE_ROWS:]
+    seen: list[set] = [set() for _ in range(head.m)]
+    for line in earlier:
+        cells = _cells(line, head)
+        if cells is None:
+            return False
+        for c, cell in enumerate(cells):
+            seen[c].add(_number_format(cell, head))
+    return all(s == {f} for s, f in zip(seen, formats, strict=True))
+
+
 # --------------------------------------------------------------------------- time
 def _check_time(raw: np.ndarray, factor: float, unit: str, title: str, first_line: int) -> tuple[float, float]:
     """Check one time column is strictly increasing and uniform.
