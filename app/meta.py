@@ -1,19 +1,7 @@
-"""The app's version (from pyproject.toml), shown in the sidebar and cited with results."""
+"""The app's version (signal_core.__version__, its one source), shown in the sidebar and cited with results."""
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
+from signal_core import __version__ as APP_VERSION
 
 __all__ = ["APP_VERSION"]
-
-
-def _version() -> str:
-    try:
-        with (Path(__file__).resolve().parents[1] / "pyproject.toml").open("rb") as fh:
-            return str(tomllib.load(fh)["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "unknown"
-
-
-APP_VERSION = _version()

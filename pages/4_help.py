@@ -3,34 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from app import figures, state, ui
+from app import docs, figures, state, ui
 from app.meta import APP_VERSION
 
 st.title(":material/help: Help")
 
-st.header("The method in short")
-st.markdown(
-    "Each response is referred to the mean current in a short window just before its own edge "
-    "(default 5 ms), ending a guard before the edge (default 1 ms, longer with strong filters). "
-    "The control steps (V0 to Vc) are assumed linear; their responses divided by their own signed "
-    "step give the **control response per mV**:"
-)
-st.latex(r"g_{on}(t) = \frac{\langle I_{ctrl,ON}(t)\rangle}{V_c - V_0}, \qquad "
-         r"g_{off}(t) = \frac{\langle I_{ctrl,OFF}(t)\rangle}{V_0 - V_c}")
-st.markdown("With the signed test step ΔV = V2 − V0, the **asymmetric current** is what the linear part leaves:")
-st.latex(r"I_{on}(t) = I_{test,ON}(t) - \Delta V\, g_{on}(t), \qquad "
-         r"I_{off}(t) = I_{test,OFF}(t) + \Delta V\, g_{off}(t)")
-st.markdown("After the tail level is removed (the mean of the last 20 % by default), the charges are "
-            "trapezoid-rule integrals over the integration windows (default: the whole epoch):")
-st.latex(r"Q_{on} = \int I_{on}\,dt \;\text{(pC)}, \qquad Q_{off} = \int I_{off}\,dt, \qquad "
-         r"Q_{off}/Q_{on} \approx -1 \text{ for gating charge}")
-st.markdown("From the averaged control ON transient, with I_ss its steady current and the fit "
-            "I(t) = I_ss + (I0 − I_ss) exp(−t/τ):")
-st.latex(r"C_{lin} = \frac{\int (I_{ctrl,ON} - I_{ss})\,dt}{V_c - V_0}, \quad R_s = \frac{\Delta V_c}{I_0}, \quad "
-         r"R_m = \frac{\Delta V_c}{I_{ss}} - R_s, \quad C_m = \frac{\tau (R_s + R_m)}{R_s R_m}")
-st.markdown("C_lin underestimates C_m by (R_m/(R_s+R_m))², so C_lin × (1 + R_s/R_m)² should agree with C_m. "
-            "When the steady current has the wrong sign for a leak, R_m is not given and C_m ≈ τ/R_s. "
-            "Q_on/C_m is the charge per capacitance in nC/µF (= pC/nF).")
+st.header("The method")
+# docs/method.md, read on every run: the page and the file cannot drift
+st.markdown(docs.method_markdown())
 
 st.header("Vocabulary and colours")
 vocab = pd.DataFrame([

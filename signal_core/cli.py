@@ -76,9 +76,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-ms", type=float, metavar="MS", help="duration of the test pulse, in ms")
 
 
+def _prog() -> str:
+    """How the user started the program, for its usage lines: the installed command or ``python -m``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "signal-analyzer" if name.startswith("signal-analyzer") else "python -m signal_core"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m signal_core",
+        prog=_prog(),
         description="Linear capacitance, passive parameters and charge movement from control-pulse "
         "voltage-clamp recordings (units: ms, mV, pA, pC, nF, MOhm).",
     )
