@@ -66,7 +66,9 @@ def _filter_inputs(row: dict, kind: str, fs_hz: float) -> dict:
     src = row if row["kind"] == kind else {**state.DEFAULT_FILTERS[kind]}
     c1, c2 = st.columns(2)
     if kind == "butter":
-        cutoff = c1.number_input("cutoff (Hz)", min_value=1.0, max_value=fs_hz / 2 * 0.999, step=100.0,
+        # no min/max: Streamlit would silently replace an out-of-range value (a recipe's, or one fine for
+        # the previous file) by the bound; FilterSpec.validate below names the limit instead (issue 16)
+        cutoff = c1.number_input("cutoff (Hz)", step=100.0,
                                  key=_seed(f"flt_{rid}_cutoff_hz", _f(src.get("cutoff_hz", 2000.0))),
                                  help="-3 dB frequency of one pass; applied forward and backward (no delay).")
         order = c2.number_input("order", min_value=1, max_value=12, step=1,
@@ -88,7 +90,7 @@ def _filter_inputs(row: dict, kind: str, fs_hz: float) -> dict:
         thr = st.radio("threshold", ["soft", "hard"], horizontal=True,
                        key=_seed(f"flt_{rid}_threshold", src.get("threshold", "soft")))
         return {"wavelet": name, "level": None if level == "auto" else int(level), "threshold": thr}
-    freq = c1.number_input("centre (Hz)", min_value=1.0, max_value=fs_hz / 2 * 0.999, step=10.0,
+    freq = c1.number_input("centre (Hz)", step=10.0,  # no min/max: see the cutoff above
                            key=_seed(f"flt_{rid}_freq_hz", _f(src.get("freq_hz", 15625.0))),
                            help="The sample recording's interference sits at ~15.6 kHz.")
     q = c2.number_input("Q (centre / bandwidth)", min_value=0.1, step=5.0,

@@ -287,18 +287,18 @@ def test_every_corpus_file_is_loaded_or_refused_by_name_and_every_page_survives_
     loaded = at.dataframe[0].value["file"].tolist()
     errors = [unescape(e.value) for e in at.error]
     assert SAMPLE in loaded
-    same = {}  # files with the same bytes are one file (keyed by SHA-256): the last name given wins
-    for c in cases:
-        same.setdefault(hashlib.sha256(c.data).hexdigest(), []).append(c.name)
+    # every upload is a file of its own, also with the same bytes as another (only the same name and
+    # the same bytes again are the same file)
+    same = {(hashlib.sha256(c.data).hexdigest(), c.name) for c in cases}
     assert len(loaded) + len(errors) == len(same) + 1
     for c in cases:
-        names = same[hashlib.sha256(c.data).hexdigest()]
-        mine = [e for e in errors if any(e.startswith(f"{n} could not be read: ") for n in names)]
+        names = [c.name]
+        mine = [e for e in errors if e.startswith(f"{c.name} could not be read: ")]
         shown = f"{c.name} could not be read: "
         if isinstance(c.expect, Refused):
             assert len(mine) == 1, (c.name, mine)
-            # of files with the same bytes the last one's name is shown; the app gives no sampling rate
-            if mine[0].startswith(shown) and c.fs_hz is None:
+            # the app gives no sampling rate
+            if c.fs_hz is None:
                 assert re.search(c.expect.pattern, mine[0][len(shown):]), (c.name, mine)
         elif c.fs_hz is None:  # the app gives no sampling rate: files without a time column may be refused
             assert any(n in loaded for n in names), (c.name, mine)
@@ -313,3 +313,61 @@ def test_every_corpus_file_is_loaded_or_refused_by_name_and_every_page_survives_
             no_errors(at)
             assert not any("failed unexpectedly" in e.value for e in at.error), (page, sha, [e.value for e in at.error])
     assert_text_is_data(at, "Analyse with the corpus")
+
+
+# ------------------------------------------------------------------ a user's value is never replaced silently
+def _cutoff(at) -> float:
+    [box] = [n for n in at.number_input if n.label == "cutoff (Hz)"]
+    return box.value
+
+
+def _choose(at, name: str) -> None:
+    """Make the file called ``name`` the active one (the sidebar's selectbox) and rerun."""
+    files = at.session_state["files"]
+    [key] = [k for k in files if files[k].name == name]
+    at.selectbox(key="active_sha").set_value(key).run()
+
+
+def test_a_cutoff_the_active_file_cannot_take_is_kept_and_named_not_clamped(sample_bytes):
+    """Issue 16, item 6: a Butterworth cutoff above the Nyquist frequency of the active file stays in its
+    box and an error names the limit (Nyquist = fs / 2, from the file's sampling rate); switching to a file
+    that can take it, and back, keeps the user's value."""
+    small = simulate(CellModel(), fs_hz=10_000.0, duration_ms=700.0, name="small.atf").recording
+    at = new_app()
+    upload(at, (SAMPLE, sample_bytes), ("small.atf", write_atf(small)))
+    _choose(at, SAMPLE)  # 100 kHz: Nyquist 50 kHz
+    at.switch_page("pages/3_analyse.py").run()
+    recipe = {"filters": [{"kind": "butter", "cutoff_hz": 8000.0, "order": 4}]}
+    at.file_uploader(key="recipe_upload").set_value(("r.json", json.dumps(recipe).encode(), "application/json"))
+    at.run()
+    no_errors(at)
+    assert _cutoff(at) == 8000.0 and not at.error
+    assert "Q_on (pC)" in metrics(at)
+
+    _choose(at, "small.atf")  # 10 kHz: Nyquist 5 kHz
+    no_errors(at)
+    assert _cutoff(at) == 8000.0
+    assert any("8000 Hz" in e.value and "Nyquist frequency 5000 Hz" in e.value for e in at.error), \
+        [e.value for e in at.error]
+
+    _choose(at, SAMPLE)
+    no_errors(at)
+    assert _cutoff(at) == 8000.0 and not at.error
+    assert "Q_on (pC)" in metrics(at)
+
+
+@pytest.mark.parametrize("cutoff_hz", [49_990.0, 60_000.0, 1e9])
+def test_a_recipe_cutoff_at_or_above_nyquist_is_shown_as_given_with_the_limit(sample_bytes, cutoff_hz):
+    at = new_app()
+    upload(at, (SAMPLE, sample_bytes))
+    at.switch_page("pages/3_analyse.py").run()
+    recipe = {"filters": [{"kind": "butter", "cutoff_hz": cutoff_hz, "order": 4},
+                          {"kind": "notch", "freq_hz": cutoff_hz, "q": 30.0}]}
+    at.file_uploader(key="recipe_upload").set_value(("r.json", json.dumps(recipe).encode(), "application/json"))
+    at.run()
+    no_errors(at)
+    assert _cutoff(at) == cutoff_hz
+    [centre] = [n for n in at.number_input if n.label == "centre (Hz)"]
+    assert centre.value == cutoff_hz
+    if cutoff_hz >= 50_000.0:
+        assert any("Nyquist frequency 50000 Hz" in e.value for e in at.error), [e.value for e in at.error]
