@@ -28,7 +28,7 @@ from signal_core.filters.specs import FilterError
 from signal_core.fitting import FitResult
 from signal_core.flags import AnalysisError, Flag
 from signal_core.params import AnalysisParams
-from signal_core.protocol.detect import detect_protocol
+from signal_core.protocol.detect import COMMAND_NOTE, COMMAND_SOURCE, protocol_from_recording
 from signal_core.protocol.filenames import v2_from_filename
 from signal_core.protocol.steps import Protocol, ProtocolError
 from signal_core.protocol.timing import protocol_from_timing
@@ -172,34 +172,49 @@ def _ro(a: np.ndarray) -> np.ndarray:
 
 
 def filtered_current(rec: Recording, params: AnalysisParams) -> np.ndarray:
-    """All sweeps of the current after the recipe's filter chain, shape (n_sweeps, n_samples) (pA)."""
+    """All sweeps of the current after the recipe's filter chain, shape (n_sweeps, n_samples) (pA).
+
+    Sweeps shorter than the longest are filtered at their own length and stay NaN-padded.
+    """
     if rec.current_channel is None:
         raise AnalysisError("the recording has no current channel (no column in pA, nA or A)")
     i = rec.data[:, rec.current_channel, :]
     if not params.filters:
         return i
-    return apply_chain(i, rec.fs_hz, params.filters)
+    if not rec.is_ragged:
+        return apply_chain(i, rec.fs_hz, params.filters)
+    out = np.full(i.shape, np.nan)
+    for n, group in rec.length_groups().items():
+        out[group, :n] = apply_chain(i[group, :n], rec.fs_hz, params.filters)
+    return out
 
 
 def find_protocol(rec: Recording, sweep: int, params: AnalysisParams) -> Protocol:
-    """The protocol of one sweep: by hand, from the voltage channel, or from timing parameters."""
+    """The protocol of one sweep: by hand, from the recorded voltage or the file's command
+    waveform (:func:`~signal_core.protocol.detect.protocol_from_recording`), or from timing parameters.
+
+    A sweep shorter than the protocol (sweeps of different lengths) gets its own ProtocolError.
+    """
+    prot = None
     if params.protocol is not None:
         prot = Protocol.from_dict(params.protocol)
-    elif rec.voltage_channel is not None:
-        prot = detect_protocol(rec.t_s, rec.voltage(sweep), threshold_mV=params.edge_threshold_mV)
-    elif params.timing is not None:
-        prot = protocol_from_timing(params.timing, rec.duration_s)
     else:
+        prot = protocol_from_recording(rec, sweep, params.edge_threshold_mV)
+    if prot is None and params.timing is not None:
+        prot = protocol_from_timing(params.timing, rec.sweep_duration_s(sweep))
+    elif prot is None:
         raise ProtocolError(
-            "this recording has no voltage channel: give the protocol timings "
+            "this recording has no voltage channel and no command waveform: give the protocol timings "
             "(first control step, durations, number of controls) and levels (V0, Vc, V2)"
         )
     prot = prot.with_levels(params.v_hold_mV, params.v_control_mV, params.v_test_mV)
     last = max(s.off_end_s for s in (*prot.controls, prot.test))
-    if last > rec.t0_s + rec.duration_s + 1e-9:
+    end_s = rec.t0_s + rec.sweep_duration_s(sweep)
+    if last > end_s + 1e-9:
+        which = f"sweep {sweep + 1} ({rec.sweep_length(sweep)} samples)" if rec.is_ragged else "the sweep"
         raise ProtocolError(
-            f"the protocol reaches {last * 1e3:.1f} ms but the sweep ends at "
-            f"{(rec.t0_s + rec.duration_s) * 1e3:.1f} ms"
+            f"{which} is too short for the protocol: the protocol reaches {last * 1e3:.1f} ms but "
+            f"{which} ends at {end_s * 1e3:.1f} ms"
         )
     return prot
 
@@ -317,7 +332,11 @@ def analyze_sweep(
     c_spec = None
     if params.area_um2:
         c_spec = c_m * 1e-3 / (params.area_um2 * 1e-8)  # nF -> uF over um^2 -> cm^2
-    if rec.voltage_channel is None and params.protocol is None:
+    if prot.source == COMMAND_SOURCE:
+        flags.append(Flag("voltage_from_command", "info",
+                          f"{COMMAND_NOTE[0].upper()}{COMMAND_NOTE[1:]}: the levels and edges come from the "
+                          "file's epoch table."))
+    elif rec.voltage_channel is None and params.protocol is None:
         flags.append(Flag("no_voltage_channel", "info",
                           "No voltage channel: the protocol comes from the timing parameters, not from the recording."))
     v2_name = v2_from_filename(rec.name) if rec.name else None
@@ -344,9 +363,9 @@ def analyze_sweep(
     factor = max(1, int(round(params.decimate_ms * 1e-3 * fs)))
     if factor > 1 and i.size // factor >= 2:
         i_orange, _ = decimate(i, fs, factor)
-        t_orange = decimated_time(rec.t_s, factor)
+        t_orange = decimated_time(rec.t_s[: i.size], factor)  # the sweep's own length
     else:
-        i_orange, t_orange = i, rec.t_s
+        i_orange, t_orange = i, rec.t_s[: i.size]
     return ChargeResult(
         sweep=sweep,
         name=rec.name,
@@ -406,16 +425,20 @@ def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> l
     if rec.current_channel is None:
         message = "the recording has no current channel (no column in pA, nA or A)"
         return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]
-    peaks = np.max(np.abs(rec.data[:, rec.current_channel, :]), axis=1)
+    peaks = np.nanmax(np.abs(rec.data[:, rec.current_channel, :]), axis=1)  # NaN: padding of short sweeps
     usable = [k for k in range(rec.n_sweeps) if peaks[k] <= MAX_ABS_CURRENT_PA]
     cur: dict[int, np.ndarray] = {}
     if usable:
         try:
-            for spec in params.filters:
-                spec.validate(rec.fs_hz, rec.n_samples)
-            i = rec.data[usable, rec.current_channel, :]
-            cur = dict(zip(usable, apply_chain(i, rec.fs_hz, params.filters) if params.filters else i,
-                           strict=True))
+            for n, group in rec.length_groups().items():  # one group unless the sweeps differ in length
+                members = [k for k in group if peaks[k] <= MAX_ABS_CURRENT_PA]
+                if not members:
+                    continue
+                for spec in params.filters:
+                    spec.validate(rec.fs_hz, n)
+                i = rec.data[members, rec.current_channel, :n]
+                cur.update(zip(members, apply_chain(i, rec.fs_hz, params.filters) if params.filters else i,
+                               strict=True))
         except FilterError as exc:
             message = f"the filter chain does not fit this recording: {exc}"
             return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]

@@ -1,24 +1,69 @@
-"""Protocol detection: holding level, control steps and test pulse from the recorded command voltage.
+"""Protocol detection: holding level, control steps and test pulse from a voltage trace.
 
-:func:`detect_protocol` splits the voltage channel of a sweep into constant-level
-segments, folds glitches away, takes the level held longest as the holding level and
-sorts the excursions from it into control steps and the test pulse.  Times in s, levels in mV.
+:func:`detect_protocol` splits one sweep's voltage (the recorded channel, or the command
+waveform an ABF header describes) into constant-level segments, folds glitches away, takes
+the level held longest as the holding level and sorts the excursions from it into control
+steps and the test pulse.  A step counts only when it is larger than
+:data:`NOISE_FACTOR` times the trace's noise and than :data:`MIN_DETECT_STEP_MV`.
+:func:`protocol_from_recording` picks the trace of a sweep: the recorded voltage, or the
+command when there is no recorded voltage or the recorded one disagrees with it.
+Times in s, levels in mV.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from signal_core.protocol.steps import Protocol, ProtocolError, Step
+from signal_core.recording import Recording
 
 __all__ = [
+    "COMMAND_NOTE",
+    "COMMAND_SOURCE",
     "MAX_ABS_VOLTAGE_MV",
+    "MIN_DETECT_STEP_MV",
+    "NOISE_FACTOR",
+    "SingleStepError",
     "detect_protocol",
+    "noise_mV",
+    "protocol_from_recording",
 ]
 
 
 #: a recorded voltage beyond +/- this (mV) is refused before edges are searched in it
 MAX_ABS_VOLTAGE_MV = 1e6
+#: a step must exceed this many times the trace's noise (robust rms of the sample-to-sample noise)
+NOISE_FACTOR = 5.0
+#: and be larger than this (mV): amplifier commands are set in steps far coarser than 1 mV
+MIN_DETECT_STEP_MV = 1.0
+#: :attr:`Protocol.source` of a protocol found in the command waveform of the file's header
+COMMAND_SOURCE = "protocol (command)"
+#: what results, the Load summary and the workbook say about such a protocol
+COMMAND_NOTE = "voltage from the protocol (command), not measured"
+
+
+class SingleStepError(ProtocolError):
+    """A sweep with one voltage step only (a membrane test or one sweep of an I-V family)."""
+
+    def __init__(self, message: str, step: Step, source: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.source = source
+
+
+def noise_mV(v_mV: np.ndarray) -> float:
+    """Robust rms noise of a trace (mV): the median absolute deviation of its sample-to-sample
+    differences, scaled to a Gaussian's standard deviation and divided by sqrt(2).
+
+    Steps change only a few differences, so they do not count; a clean command gives 0.
+    """
+    v = np.asarray(v_mV, dtype=np.float64)
+    if v.size < 3:
+        return 0.0
+    d = np.diff(v)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
 
 
 def _segments(v: np.ndarray, fs_hz: float, threshold_mV: float) -> list[tuple[int, int, float]]:
@@ -82,19 +127,25 @@ def detect_protocol(
     *,
     threshold_mV: float = 5.0,
     min_epoch_ms: float = 1.0,
+    source: str = "voltage channel",
 ) -> Protocol:
-    """Find holding level, control steps and test pulse from the recorded command voltage.
+    """Find holding level, control steps and test pulse from a sweep's voltage.
 
     Parameters
     ----------
     t_s : ndarray
         Sample times of the sweep (s), uniform.
     v_mV : ndarray
-        Recorded command voltage (mV).
+        Recorded voltage, or the command waveform (mV).
     threshold_mV : float
-        A change of the level by more than this is an edge (mV).
+        A change of the level by more than this is an edge (mV); raised to
+        :data:`NOISE_FACTOR` times the trace's noise (:func:`noise_mV`) and to at least
+        :data:`MIN_DETECT_STEP_MV`, so noise is never taken for steps.
     min_epoch_ms : float
         Shorter excursions are treated as glitches, not steps (ms).
+    source : str
+        What the trace is (``"voltage channel"`` or :data:`COMMAND_SOURCE`), for
+        :attr:`Protocol.source` and the messages.
 
     Returns
     -------
@@ -107,7 +158,8 @@ def detect_protocol(
     Raises
     ------
     ProtocolError
-        No step, only one step, a step that never returns, or a non-finite trace.
+        No step, a step that never returns, or a non-finite trace;
+        :class:`SingleStepError` for only one step.
     """
     v = np.asarray(v_mV, dtype=np.float64)
     t = np.asarray(t_s, dtype=np.float64)
@@ -121,6 +173,11 @@ def detect_protocol(
                             "not a command voltage (a wrong unit in the file, or damaged data)")
     fs = 1.0 / float(np.median(np.diff(t))) if t.size > 1 else 1.0
     duration = float(t[-1] - t[0]) + 1.0 / fs
+    what = "the protocol (command)" if source == COMMAND_SOURCE else "the voltage channel"
+    noise = noise_mV(v)
+    threshold_mV = max(float(threshold_mV), MIN_DETECT_STEP_MV, NOISE_FACTOR * noise)
+    why = (f" (= {NOISE_FACTOR:g} x its noise of {noise:.3g} mV rms)"
+           if NOISE_FACTOR * noise >= threshold_mV and noise > 0 else "")
     segs = _segments(v, fs, threshold_mV)
     min_len = max(2, int(round(min_epoch_ms * 1e-3 * fs)))
     # fold glitches into the preceding segment
@@ -168,14 +225,12 @@ def detect_protocol(
         step_idx.append(i)
     if not steps:
         raise ProtocolError(
-            f"no voltage step larger than {threshold_mV:g} mV was found in the voltage channel "
+            f"no voltage step larger than {threshold_mV:.3g} mV{why} was found in {what} "
             f"(it stays near {v_hold:.1f} mV): this sweep has no pulse protocol"
         )
     if len(steps) == 1:
-        raise ProtocolError(
-            f"only one voltage step was found (to {steps[0].level_mV:.1f} mV at "
-            f"{steps[0].on_start_s * 1e3:.2f} ms): a control step and a test pulse are both needed"
-        )
+        raise SingleStepError(f"only one voltage step in this sweep: {_describe(steps[0])}; {NEEDS}",
+                              steps[0], source)
     lgroups: list[list[int]] = []
     for i, st in enumerate(steps):
         for g in lgroups:
@@ -200,6 +255,100 @@ def detect_protocol(
         controls=tuple(steps[i] for i in ctrl_ids),
         test=steps[test_id],
         duration_s=duration,
-        source="voltage channel",
+        source=source,
         notes=tuple(notes),
     )
+
+
+#: what every refusal of a one-step protocol says is missing
+NEEDS = ("a control-pulse protocol needs at least two steps from the holding level in each sweep "
+         "(control steps and a test pulse): set the epochs by hand if this file has them")
+
+
+def _describe(step: Step) -> str:
+    """``-10.0 mV (from -70.0 to -80.0 mV at 15.6 ms, 50.0 ms long)``."""
+    return (f"{step.step_mV:+.1f} mV (from {step.base_mV:.1f} to {step.level_mV:.1f} mV at "
+            f"{step.on_start_s * 1e3:.1f} ms, {step.on_duration_s * 1e3:.1f} ms long)")
+
+
+def _trace(rec: Recording, sweep: int, threshold_mV: float) -> tuple[np.ndarray, str, tuple[str, ...]] | None:
+    """(trace, source, notes) to find the protocol in: the recorded voltage unless the command disagrees."""
+    v, c = rec.voltage(sweep), rec.command(sweep)
+    if v is None and c is None:
+        return None
+    if v is None:
+        return c, COMMAND_SOURCE, ()
+    if c is None or not np.isfinite(v).all():
+        return v, "voltage channel", ()
+    tolerance = max(float(threshold_mV), MIN_DETECT_STEP_MV, NOISE_FACTOR * noise_mV(v))
+    gap = float(np.median(np.abs(v - c)))
+    if gap <= tolerance:
+        return v, "voltage channel", ()
+    name = rec.channel_names[rec.voltage_channel]
+    return c, COMMAND_SOURCE, (
+        f"the recorded voltage channel ({name}) differs from the command by {gap:.3g} mV (median), more than "
+        f"its noise and the edge threshold allow ({tolerance:.3g} mV): the command is used",)
+
+
+def _survey(rec: Recording, sweep: int, threshold_mV: float, first: SingleStepError) -> str:
+    """The refusal of a one-step sweep, saying what the file's other sweeps hold (first, middle, last)."""
+    steps = [first.step]
+    for k in sorted({0, rec.n_sweeps // 2, rec.n_sweeps - 1} - {sweep}):
+        found = _trace(rec, k, threshold_mV)
+        if found is None:
+            continue
+        try:
+            detect_protocol(rec.sweep_t_s(k), found[0], threshold_mV=threshold_mV, source=found[1])
+        except SingleStepError as exc:
+            steps.append(exc.step)
+        except ProtocolError:
+            return str(first)
+        else:
+            return str(first)
+    what = "the protocol (command)" if first.source == COMMAND_SOURCE else "the voltage channel"
+    sizes = sorted(s.step_mV for s in steps)
+    if len(steps) == 1 or sizes[-1] - sizes[0] < MIN_DETECT_STEP_MV:
+        kind = " (a membrane test?)" if len(steps) > 1 else ""
+        return f"{what} has one step of {_describe(first.step)} per sweep{kind}; {NEEDS}"
+    levels = sorted(s.level_mV for s in steps)
+    return (f"{what} has one step per sweep, to a level that changes from sweep to sweep ({levels[0]:.1f} to "
+            f"{levels[-1]:.1f} mV in the sweeps looked at: an I-V family?); this sweep: {_describe(first.step)}; "
+            f"{NEEDS}")
+
+
+def protocol_from_recording(rec: Recording, sweep: int, threshold_mV: float = 5.0) -> Protocol | None:
+    """The protocol of one sweep from the recording itself, or None when it has no voltage at all.
+
+    The recorded voltage channel is used when there is one, unless the command waveform of
+    the file's header (ABF epoch table, :attr:`Recording.command_channel`) disagrees with it by
+    more than the channel's noise and the edge threshold: then, and when there is no recorded
+    voltage, the command is used, :attr:`Protocol.source` is :data:`COMMAND_SOURCE` and the
+    results say :data:`COMMAND_NOTE`.
+
+    Parameters
+    ----------
+    rec : Recording
+        The recording (mV, s).
+    sweep : int
+        0-based sweep index; the sweep is taken at its own length.
+    threshold_mV : float
+        Edge threshold (mV), see :func:`detect_protocol`.
+
+    Raises
+    ------
+    ProtocolError
+        As :func:`detect_protocol`; a one-step sweep's message says what the file's sweeps hold
+        (the same step in each: a membrane test; a level changing per sweep: an I-V family).
+    """
+    found = _trace(rec, sweep, threshold_mV)
+    if found is None:
+        return None
+    trace, source, notes = found
+    try:
+        prot = detect_protocol(rec.sweep_t_s(sweep), trace, threshold_mV=threshold_mV, source=source)
+    except SingleStepError as exc:
+        raise ProtocolError(_survey(rec, sweep, threshold_mV, exc)) from None
+    if notes:
+        prot = Protocol(prot.v_hold_mV, prot.controls, prot.test, prot.duration_s, prot.source,
+                        (*notes, *prot.notes))
+    return prot
