@@ -74,7 +74,7 @@ def batch(files: Iterable, params: AnalysisParams) -> tuple[list, list]:
     for lf in files:
         try:
             rec = read_recording(lf.data, name=lf.name)
-        except (*RecordingFormatError, RecordingError) as exc:
+        except (RecordingFormatError, RecordingError) as exc:
             failures.append((lf.name, None, str(exc)))  # the whole file
             continue
         got, failed = export.split_outcomes(lf.name, lf.sha256, lf.size, analyze_recording(rec, params))

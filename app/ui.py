@@ -14,11 +14,10 @@ from contextlib import contextmanager, nullcontext
 
 import streamlit as st
 
-from signal_core.analysis.pipeline import AnalysisError, ChargeResult
-from signal_core.filters.specs import FilterError
-from signal_core.io.read import RecordingFormatError, RecordingTooLargeError
-from signal_core.params import AnalysisParams, ParamsError
-from signal_core.protocol.steps import ProtocolError
+from signal_core.analysis.pipeline import ChargeResult
+from signal_core.errors import RecordingFormatError, SignalCoreError
+from signal_core.io.read import RecordingTooLargeError
+from signal_core.params import AnalysisParams
 from signal_core.quantities import CARD_QUANTITIES
 from signal_core.recording import Recording, RecordingError
 
@@ -43,7 +42,7 @@ __all__ = [
 logger = logging.getLogger("signal_analyzer.app")
 
 #: errors a user can cause (a bad file, a parameter out of range): their message is shown as is
-USER_ERRORS = (AnalysisError, ProtocolError, FilterError, ParamsError, RecordingError, *RecordingFormatError)
+USER_ERRORS = SignalCoreError
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
 #: U+2060 WORD JOINER: invisible, zero width, and not a character any of the patterns below accept
@@ -103,7 +102,7 @@ def ingest_pending() -> None:
                 if state.is_too_large(lf.size):  # the uploader refused it already; other paths get here
                     raise RecordingTooLargeError(state.too_large_message(lf.name, lf.size))
                 cache.recording(lf.sha256, lf.data, lf.name)
-            except (*RecordingFormatError, RecordingError) as exc:
+            except (RecordingFormatError, RecordingError) as exc:
                 state.reject(lf, str(exc))
             except Exception:
                 logger.exception("reading %r (sha256 %s) failed unexpectedly", lf.name, lf.sha256)
@@ -263,7 +262,7 @@ def _on_recipe_upload() -> None:
         return
     try:
         p = AnalysisParams.from_json(up.getvalue())
-    except (ParamsError, ProtocolError, FilterError, TypeError) as exc:
+    except (SignalCoreError, TypeError) as exc:
         st.session_state["recipe_error"] = f"{up.name}: {exc}"
         return
     st.session_state.pop("recipe_error", None)

@@ -21,6 +21,8 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit
 
+from signal_core.errors import SignalCoreError
+
 __all__ = [
     "FARADAY_C_PER_MOL",
     "GAS_CONSTANT_J_PER_MOL_K",
@@ -41,7 +43,7 @@ _ZERO_CELSIUS_K = 273.15
 _GRID_POINTS = 4000  # at most this many samples for the start-value grid of an exponential
 
 
-class FitError(ValueError):
+class FitError(SignalCoreError):
     """A fit cannot be made or did not converge (message says why)."""
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from signal_core.errors import SignalCoreError
+
 __all__ = ["AnalysisError", "Flag"]
 
 
-class AnalysisError(ValueError):
+class AnalysisError(SignalCoreError):
     """The analysis cannot be done with these data and parameters (the message says why)."""
 
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from signal_core.errors import SignalCoreError
 from signal_core.filters.specs import FilterSpec
 from signal_core.protocol.steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
 from signal_core.protocol.timing import ProtocolTiming
@@ -29,7 +30,7 @@ CONTROL_SOURCES = ("on", "off", "both")
 TAIL_MODES = ("constant", "line", "manual", "none")
 
 
-class ParamsError(ValueError):
+class ParamsError(SignalCoreError):
     """A parameter is out of range or a recipe cannot be read."""
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from signal_core.errors import SignalCoreError
+
 __all__ = [
     "Recording",
     "RecordingError",
@@ -21,7 +23,7 @@ __all__ = [
 ]
 
 
-class RecordingError(ValueError):
+class RecordingError(SignalCoreError):
     """A recording's arrays or metadata are inconsistent."""
 
 

@@ -142,7 +142,7 @@ def test_dispatch_errors_are_typed(tmp_path):
     path.write_bytes(b"ABF2" + b"\x01" * 10)
     with pytest.raises(RecordingFormatError):
         read_recording(path)
-    assert AtfFormatError in RecordingFormatError and AbfFormatError in RecordingFormatError
+    assert issubclass(AtfFormatError, RecordingFormatError) and issubclass(AbfFormatError, RecordingFormatError)
 
 
 class FakeAbf:

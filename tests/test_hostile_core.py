@@ -200,7 +200,7 @@ def test_upload_limit_is_50_mb_and_checked_before_anything_else():
             read_recording(source, name="big.atf")
     with pytest.raises(RecordingTooLargeError, match="upload limit of 50 MB"):
         read_recording(bytes(big), name="big.abf")
-    assert issubclass(RecordingTooLargeError, ValueError) and RecordingTooLargeError in RecordingFormatError
+    assert issubclass(RecordingTooLargeError, ValueError) and issubclass(RecordingTooLargeError, RecordingFormatError)
     # exactly at the limit the size is fine (and the format decides)
     with pytest.raises(RecordingFormatError, match="^line 1: not an ATF file"):
         read_recording(bytes(MAX_UPLOAD_BYTES), name="zeros.atf")

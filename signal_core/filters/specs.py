@@ -24,6 +24,8 @@ import numpy as np
 import pywt
 from scipy import signal
 
+from signal_core.errors import SignalCoreError
+
 __all__ = [
     "KINDS",
     "SETTLE_TOLERANCE",
@@ -56,7 +58,7 @@ _RELEVANT = {
 _USAGE = "butter:CUTOFF_HZ[:ORDER], savgol:WINDOW[:POLYORDER], wavelet:NAME[:LEVEL[:soft|hard]] or notch:FREQ_HZ[:Q]"
 
 
-class FilterError(ValueError):
+class FilterError(SignalCoreError):
     """A filter specification or its input cannot be used (message says why and how to fix it)."""
 
 

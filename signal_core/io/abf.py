@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signal_core.errors import RecordingFormatError
 from signal_core.io.limits import RecordingTooLargeError, check_recording_values
 from signal_core.recording import Recording, RecordingError, canonical_unit, classify_unit, sha256_hex
 
@@ -27,7 +28,7 @@ COMMAND_CHANNEL = "command (DAC)"
 _MAGIC = (b"ABF ", b"ABF2")
 
 
-class AbfFormatError(ValueError):
+class AbfFormatError(RecordingFormatError):
     """A file that pyABF cannot read as an Axon Binary File."""
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from signal_core.errors import RecordingFormatError
+
 __all__ = ["AtfFormatError"]
 
 
-class AtfFormatError(ValueError):
+class AtfFormatError(RecordingFormatError):
     """An ATF file that cannot be read without guessing; the message starts with ``line N:``."""
 
 

@@ -12,13 +12,15 @@ Two numbers protect a server with little memory (DOMAIN.md, issue 7):
   recording that would need more.
 
 Both refusals are a :class:`RecordingTooLargeError`, part of
-:data:`signal_core.io.read.RecordingFormatError`.
+:class:`signal_core.errors.RecordingFormatError`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+
+from signal_core.errors import RecordingFormatError
 
 __all__ = [
     "BYTES_PER_VALUE",
@@ -43,7 +45,7 @@ ENV_MAX_RECORDING_MB = "SIGNAL_ANALYZER_MAX_RECORDING_MB"
 BYTES_PER_VALUE = 8
 
 
-class RecordingTooLargeError(ValueError):
+class RecordingTooLargeError(RecordingFormatError):
     """A file larger than the upload limit or a recording larger than the memory budget."""
 
 

@@ -1,6 +1,7 @@
 """One entry point for every recording file: ATF text or ABF binary.
 
-Callers catch ``RecordingFormatError`` (a tuple usable in ``except``) to show the
+Callers catch :class:`~signal_core.errors.RecordingFormatError` (the base class of
+``AtfFormatError``, ``AbfFormatError`` and ``RecordingTooLargeError``) to show the
 reader's message, which names the problem (and for ATF the line).  Size limits
 (:mod:`signal_core.io.limits`) are part of it: bytes over the 50 MB upload limit and
 recordings over the memory budget raise :class:`RecordingTooLargeError`.
@@ -11,15 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from signal_core.io.abf import AbfFormatError, read_abf
-from signal_core.io.atf import AtfFormatError, read_atf
+from signal_core.errors import RecordingFormatError
+from signal_core.io.abf import read_abf
+from signal_core.io.atf import read_atf
 from signal_core.io.limits import MAX_UPLOAD_BYTES, RecordingTooLargeError, check_upload_size
 from signal_core.recording import Recording
 
 __all__ = ["MAX_UPLOAD_BYTES", "RecordingFormatError", "RecordingTooLargeError", "detect_format",
            "read_recording"]
-
-RecordingFormatError = (AtfFormatError, AbfFormatError, RecordingTooLargeError)
 
 _ABF_SUFFIXES = {".abf"}
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from signal_core.errors import SignalCoreError
+
 __all__ = [
     "MAX_LEVEL_MV",
     "MIN_STEP_MV",
@@ -34,7 +36,7 @@ MAX_LEVEL_MV = 10_000.0
 MIN_STEP_MV = 0.01
 
 
-class ProtocolError(ValueError):
+class ProtocolError(SignalCoreError):
     """The protocol cannot be found or makes no sense (message says why and what to set)."""
 
 
