@@ -10,7 +10,9 @@ its own (nobody can change a cached object by accident).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import PurePath
 
 import numpy as np
 import streamlit as st
@@ -38,9 +40,19 @@ def demo_file() -> tuple[str, bytes]:
 
 
 @st.cache_data(max_entries=8, ttl=TTL_S, show_spinner=False)
+def _parsed(sha: str, suffix: str, _data: bytes, _name: str) -> Recording:
+    """The parse of a file's bytes, keyed on the digest (and the extension, which can pick the reader)."""
+    return read_recording(_data, name=_name)
+
+
 def recording(sha: str, _data: bytes, name: str) -> Recording:
-    """Parse a file (ATF or ABF) once per digest; raises the reader's typed error."""
-    return read_recording(_data, name=name)
+    """Parse a file (ATF or ABF) once per digest; raises the reader's typed error, naming ``name``.
+
+    Copies with the same bytes under other names share the parse and get their own name (which the
+    analysis reads, e.g. V2 from ``..._-60mVdepol.atf``); errors are not cached, so each names its file.
+    """
+    rec = _parsed(sha, PurePath(str(name)).suffix.lower(), _data, name)
+    return rec if rec.name == name else dataclasses.replace(rec, name=name)
 
 
 @st.cache_data(max_entries=16, ttl=TTL_S, show_spinner=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -12,7 +14,12 @@ from signal_core.protocol.steps import ProtocolError
 from . import cache, downloads, state, tables
 from .ui import md_escape
 
-__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo"]
+__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo", "widget_key"]
+
+
+def widget_key(prefix: str, file_key: str) -> str:
+    """A widget key for one file: ``prefix`` and a digest of the file's key (whose name is untrusted text)."""
+    return f"{prefix}_{hashlib.sha256(file_key.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
 
 def load_demo() -> None:
@@ -23,14 +30,15 @@ def load_demo() -> None:
 
 def file_errors() -> None:
     """One error box per file that could not be read, with the reader's message and a dismiss button."""
-    for sha, (name, message) in list(state.errors().items()):
+    for key, (name, message) in list(state.errors().items()):
         box, btn = st.columns([12, 1], vertical_alignment="center")
         if message.startswith(f"{name} is "):  # a size refusal names the file itself
             text = f"**{md_escape(name)}**{md_escape(message[len(name):])}"
         else:
             text = f"**{md_escape(name)}** could not be read: {md_escape(message)}"
         box.error(text, icon=":material/error:")
-        btn.button(":material/close:", key=f"btn_dismiss_{sha}", on_click=state.remove, args=(sha,), help="Dismiss")
+        btn.button(":material/close:", key=widget_key("btn_dismiss", key), on_click=state.remove, args=(key,),
+                   help="Dismiss")
 
 
 def _rows() -> list[dict]:
@@ -70,7 +78,7 @@ def file_table() -> None:
         name_col.text(f"{lf.name}  ·  SHA-256 {lf.sha256[:12]}…")
         with head_col.expander("Header records"):
             st.dataframe(tables.header_frame(rec), hide_index=True, width="stretch")
-        btn_col.button("Remove", key=f"btn_remove_{lf.sha256}", on_click=state.remove, args=(lf.sha256,),
+        btn_col.button("Remove", key=widget_key("btn_remove", lf.key), on_click=state.remove, args=(lf.key,),
                        icon=":material/delete:", help="Unload this file", width="stretch")
 
 

@@ -332,12 +332,12 @@ def reopen(store: Store, key: str, analysis_id: object) -> bool:
         return False
     lf = state.queue(saved.file_name, data)
     ui.ingest_pending()  # the uploader's path: read, keep, make active
-    if lf.sha256 not in state.files():
+    if lf.key not in state.files():
         flash("error", f"The recording of analysis #{saved.id} could not be read again.")
         return False
     sweep = sweep_of(saved)
     ss = st.session_state
-    ss[state.ACTIVE] = lf.sha256
+    ss[state.ACTIVE] = lf.key
     ss[state.SWEEP] = sweep + 1
     state.set_params(params, reset_widgets=True)
     _saved_sigs().add(_signature(key, lf.sha256, sweep, params.to_json(indent=None)))

@@ -66,7 +66,7 @@ DONE = "qv_done"
 #: largest |V2| accepted in the table (mV)
 MAX_V2_MV = 500.0
 
-RowId = tuple[str, int]  # (SHA-256, sweep 1-based)
+RowId = tuple[str, int]  # (the file's key, LoadedFile.key: SHA-256 and name; sweep 1-based)
 
 
 def _ss() -> MutableMapping[str, Any]:
@@ -137,7 +137,7 @@ class Analysed:
     files: dict[str, LoadedFile] = field(default_factory=dict)
     #: (file name, sweep or None for the whole file, reason)
     failures: list[tuple[str, int | None, str]] = field(default_factory=list)
-    #: SHA-256 of the files without a voltage channel that failed for want of timings
+    #: keys (LoadedFile.key) of the files without a voltage channel that failed for want of timings
     no_timing: set[str] = field(default_factory=set)
 
     @property
@@ -164,7 +164,7 @@ def _sweeps(lf: LoadedFile, params: AnalysisParams) -> list[tuple[int, float | N
     edits = _edits()
     out = []
     for k in range(1, n_sweeps + 1):
-        v = _edits_v2(edits.get((lf.sha256, k)))
+        v = _edits_v2(edits.get((lf.key, k)))
         out.append((k, implicit if v is None else v))
     return out
 
@@ -227,9 +227,9 @@ def analyse(files: Sequence[LoadedFile], params: AnalysisParams) -> Analysed:
             if row["error"]:
                 an.failures.append((lf.name, k, row["error"]))
                 if params.timing is None and "no voltage channel" in row["error"].lower():
-                    an.no_timing.add(lf.sha256)
+                    an.no_timing.add(lf.key)
                 continue
-            an.ids[(label, k)] = (lf.sha256, k)
+            an.ids[(label, k)] = (lf.key, k)
             an.codes[(label, k)] = row_codes
             if v is not None:
                 an.overrides[(label, k)] = v

@@ -3,8 +3,9 @@
 A ``file_uploader`` forgets its files when the user changes page, so its ``on_change``
 (:func:`on_upload`) copies every new file (name, bytes, SHA-256) into a plain session key;
 the entry script then reads them (:func:`take_pending`) and keeps each good file in
-:func:`files` (insertion order, keyed by SHA-256) and each bad one with the reader's
-message in :func:`errors`, so one bad file never unloads the others.  A file over the
+:func:`files` (insertion order, keyed by :attr:`LoadedFile.key`: SHA-256 and name, so copies
+with the same bytes under other names stay files of their own, parsed once) and each bad one
+with the reader's message in :func:`errors`, so one bad file never unloads the others.  A file over the
 upload limit (:data:`signal_core.io.limits.MAX_UPLOAD_BYTES`, 50 MB, the same number as
 ``server.maxUploadSize``) is refused in :func:`on_upload` before its bytes are copied, and
 again in ``ui.ingest_pending`` for files queued another way.
@@ -48,7 +49,10 @@ __all__ = [
     "refuse",
     "reject",
     "remove",
+    "remove_all",
     "set_params",
+    "step_file",
+    "step_sweep",
     "sweep_index",
     "too_large_message",
 ]
@@ -88,6 +92,17 @@ class LoadedFile:
     sha256: str
     size: int
 
+    @property
+    def key(self) -> str:
+        """The file's identity in the session: its SHA-256 and its name.
+
+        Copies with the same bytes under different names (``..._-60mVdepol.atf``, ``..._0mVdepol.atf``)
+        are files of their own (a Q–V set reads V2 from the name); the caches are keyed on the SHA-256
+        alone, so their bytes are parsed and analysed once.  The same name with the same bytes again
+        is the same file.
+        """
+        return f"{self.sha256}/{self.name}"
+
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> LoadedFile:
         data = bytes(data)
@@ -117,7 +132,7 @@ def files() -> dict[str, LoadedFile]:
 
 
 def errors() -> dict[str, tuple[str, str]]:
-    """SHA-256 -> (file name, the reader's message) for files that could not be read."""
+    """File key (:attr:`LoadedFile.key`) -> (file name, the reader's message) for files that could not be read."""
     return _ss()[ERRORS]
 
 
@@ -174,29 +189,55 @@ def take_pending() -> list[LoadedFile]:
 def accept(lf: LoadedFile) -> None:
     """Keep a file that was read; it becomes the active file."""
     ss = _ss()
-    ss[FILES][lf.sha256] = lf
-    ss[ERRORS].pop(lf.sha256, None)
-    ss[ACTIVE] = lf.sha256
+    ss[FILES][lf.key] = lf
+    ss[ERRORS].pop(lf.key, None)
+    ss[ACTIVE] = lf.key
     ss[SWEEP] = 1
 
 
 def reject(lf: LoadedFile, message: str) -> None:
     """Remember a file that could not be read, with the reader's message."""
-    _ss()[ERRORS][lf.sha256] = (lf.name, message)
+    _ss()[ERRORS][lf.key] = (lf.name, message)
 
 
-def remove(sha: str) -> None:
-    """Unload a file (an on_click callback); the next one becomes active."""
+def remove(key: str) -> None:
+    """Unload a file (an on_click callback) by its :attr:`LoadedFile.key`; the next one becomes active."""
     ss = _ss()
-    ss[FILES].pop(sha, None)
-    ss[ERRORS].pop(sha, None)
-    if ss.get(ACTIVE) == sha:
+    ss[FILES].pop(key, None)
+    ss[ERRORS].pop(key, None)
+    if ss.get(ACTIVE) == key:
         rest = list(ss[FILES])
         if rest:
             ss[ACTIVE] = rest[-1]
             ss[SWEEP] = 1
         else:
             ss.pop(ACTIVE, None)
+
+
+def remove_all() -> None:
+    """Unload every file and forget every refused one (an on_click callback)."""
+    ss = _ss()
+    ss[FILES].clear()
+    ss[ERRORS].clear()
+    ss.pop(ACTIVE, None)
+    ss[SWEEP] = 1
+
+
+def step_file(delta: int) -> None:
+    """Make the previous (``-1``) or next (``+1``) loaded file active, wrapping round (an on_click callback)."""
+    ss = _ss()
+    keys = list(ss[FILES])
+    if not keys:
+        return
+    cur = keys.index(ss[ACTIVE]) if ss.get(ACTIVE) in keys else len(keys) - 1
+    ss[ACTIVE] = keys[(cur + int(delta)) % len(keys)]
+    ss[SWEEP] = 1
+
+
+def step_sweep(delta: int, n_sweeps: int) -> None:
+    """Move the sweep (1-based in the session) by ``delta`` within 1..n_sweeps (an on_click callback)."""
+    ss = _ss()
+    ss[SWEEP] = min(max(1, int(ss.get(SWEEP, 1) or 1) + int(delta)), max(1, int(n_sweeps)))
 
 
 def active() -> LoadedFile | None:

@@ -116,7 +116,7 @@ def test_reopen_link_loads_recording_recipe_and_sweep(sample_bytes, tmp_path):
     assert fresh.query_params == {"ws": key}  # the analysis parameter is used once
     assert any(f"Opened analysis #{aid}" in s.value for s in fresh.success)
     lf = history.state.LoadedFile.from_bytes(SAMPLE, sample_bytes)
-    assert fresh.session_state["active_sha"] == lf.sha256
+    assert fresh.session_state["active_sha"] == lf.key
     assert fresh.session_state["params"] == recipe
     assert fresh.number_input(key="rp_baseline_ms").value == 3.0
     expected = analyze_sweep(read_recording(sample_bytes, name=SAMPLE), 0, recipe)

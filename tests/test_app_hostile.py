@@ -53,7 +53,7 @@ PLOTLY_HTML = re.compile(r"<\s*(script|img|a|iframe|svg|style)\b", re.IGNORECASE
 UNESCAPED = [re.compile(p) for p in (
     r"(?<!\\)<script", r"(?<!\\)<img", r"\*\*b\*\*", r"\[a\]\(javascript", r"(?<!\\)\$x\^2", r"(?<!\\):red\[",
     # Streamlit rewrites these in the text itself, after Markdown escapes are decoded
-    r":material[/_]", r":streamlit:", r":smile:", r"a \\?-\\?> b", r"b \\?-\\?- c")]
+    r":material[/_]home:", r":streamlit:", r":smile:", r"a \\?-\\?> b", r"b \\?-\\?- c")]
 
 
 def hostile_atf(sample_bytes: bytes, comment: str = LONG_COMMENT) -> bytes:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 from app_helpers import click, figures, metrics, new_app, no_errors, number, traces, upload
 from conftest import BROKEN
 
+from app import files_ui
 from app.analyse_ui import TAB, TABS
 from signal_core.analysis.pipeline import analyze_sweep
 from signal_core.filters.specs import FilterSpec
@@ -110,7 +112,7 @@ def test_files_survive_page_changes_and_can_be_removed(sample_bytes):
     assert at.dataframe[0].value["file"].tolist() == [SAMPLE, "demo_0001_-20mV.atf"]
     options = at.selectbox(key="active_sha").options
     assert len(options) == 2
-    at.button(key=f"btn_remove_{at.session_state['active_sha']}").click().run()
+    at.button(key=files_ui.widget_key("btn_remove", at.session_state["active_sha"])).click().run()
     no_errors(at)
     assert at.dataframe[0].value["file"].tolist() == [SAMPLE]
 
@@ -323,3 +325,57 @@ def test_epochs_and_levels_by_hand(loaded, sample_bytes):
         v_hold_mV=at.session_state["params"].v_hold_mV, v_control_mV=at.session_state["params"].v_control_mV,
         v_test_mV=-30.0))
     assert_cards_match(at, expected)
+
+
+# ------------------------------------------------------------------ copies with the same bytes
+COPIES = tuple(f"20230415_0007_{v}mVdepol.atf" for v in (-60, -40, -20, 0))
+
+
+def test_renamed_copies_with_identical_bytes_stay_four_files(tmp_path, monkeypatch):
+    """Four uploads of one recording under four names: four rows on Load, four files in the sidebar,
+    four points on the Q–V page, four file sheets in the set workbook; the bytes are parsed once."""
+    import io
+
+    import openpyxl
+
+    from app import cache, qv_results, sets_ui
+    from app.state import LoadedFile
+    from signal_core.parallel import analyze_files
+    from signal_core.sets import qv_points
+
+    cell = CellModel(c_m_nF=1.0, r_s_MOhm=1.0, r_m_MOhm=500.0, q_max_pC=20.0, v_half_mV=-30.0, k_mV=9.0)
+    data = write_atf(simulate(cell, v_tests_mV=(-20.0,), fs_hz=20_000.0, duration_ms=700.0, noise_pA=2.0,
+                              seed=7, name=COPIES[0]).recording)
+    parses = []
+    monkeypatch.setattr(cache, "read_recording", lambda d, name: parses.append(name) or read_recording(d, name=name))
+    at = new_app()
+    upload(at, *[(n, data) for n in COPIES])
+    no_errors(at)
+    assert parses == [COPIES[0]]  # parsed once; the copies share the parse under their own names
+    assert at.subheader[0].value == "4 file(s) loaded"
+    assert at.dataframe[0].value["file"].tolist() == list(COPIES)
+    assert at.selectbox(key="active_sha").options == list(COPIES)  # the sidebar shows their names
+
+    at.switch_page("pages/6_sets.py").run()
+    no_errors(at)
+    table = next(df.value for df in at.dataframe if "exclude" in df.value.columns)
+    assert table["file"].tolist() == list(COPIES)
+    qv = next(f for f in figures(at) if any(d.get("mode") == "markers" for d in f["data"]))
+    n_points = sum(len(d.get("x") or []) if isinstance(d.get("x"), list) else 0
+                   for d in qv["data"] if d.get("mode") == "markers")
+    assert n_points == 4
+
+    paths = []
+    for n in COPIES:
+        (tmp_path / n).write_bytes(data)
+        paths.append(tmp_path / n)
+    files = [LoadedFile.from_bytes(n, data) for n in COPIES]
+    assert len({lf.key for lf in files}) == 4 and len({lf.sha256 for lf in files}) == 1
+    label = {str(p): sets_ui.file_label(lf) for p, lf in zip(paths, files)}
+    pts = [dataclasses.replace(p, file=label[p.file]) for p in qv_points(analyze_files(paths, AnalysisParams()))]
+    an = sets_ui.Analysed(files={sets_ui.file_label(lf): lf for lf in files})
+    book = openpyxl.load_workbook(io.BytesIO(
+        qv_results._set_book(qv_results._jobs(an, pts), [], pts, pts[0].set_id, AnalysisParams(), False)))
+    assert len(book.sheetnames) == 1 + 4, book.sheetnames
+    summary = [c for row in book[book.sheetnames[0]].iter_rows(values_only=True) for c in row]
+    assert all(n in summary for n in COPIES)

@@ -212,11 +212,11 @@ def test_files_keep_order_and_errors(session):
         state.accept(lf)
     bad = state.LoadedFile.from_bytes("bad.atf", b"x")
     state.reject(bad, "line 2: nonsense")
-    assert list(state.files()) == [a.sha256, b.sha256]
+    assert list(state.files()) == [a.key, b.key]
     assert state.active().name == "b.atf"
-    state.remove(b.sha256)
+    state.remove(b.key)
     assert state.active().name == "a.atf"
-    assert state.errors()[bad.sha256] == ("bad.atf", "line 2: nonsense")
+    assert state.errors()[bad.key] == ("bad.atf", "line 2: nonsense")
     assert "data" not in repr(a)  # bytes never end up in logs
 
 
