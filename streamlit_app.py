@@ -5,6 +5,7 @@ import streamlit as st
 from app import heap, history, nav, state, streamlit_fixes, ui
 
 streamlit_fixes.keep_deferred_downloads()  # once per process: downloads survive other sessions' reruns
+streamlit_fixes.guard_locked_sessions()  # once per process: no uploads before the password gate
 heap.freeze_startup_heap()  # once per process: the GC after every run skips the imported modules
 
 st.set_page_config(page_title="Signal Analyzer", page_icon=nav.PAGE_ICON, layout="wide")

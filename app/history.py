@@ -38,7 +38,7 @@ from signal_core.store import (
     password_required,
 )
 
-from . import nav, state, ui
+from . import nav, state, streamlit_fixes, ui
 from .meta import APP_VERSION
 from .ui import md_escape
 
@@ -79,9 +79,15 @@ RETRY_AFTER_S = 10.0
 def unlocked() -> bool:
     """True when no password is set or this session typed it; else draw only the password form."""
     if st.session_state.get(AUTH) or not password_required(os.environ, st.secrets):
+        streamlit_fixes.allow_uploads()  # the upload route refuses this session until now
         return True
-    # st.navigation with the one page: the pages/ folder is never offered while locked
-    st.navigation([st.Page(_password_page, title="Sign in", icon=":material/lock:")], position="hidden").run()
+    # st.navigation with only the sign-in form: the pages/ folder is never offered while locked.  The
+    # form answers under every page's URL path, so a deep link (/history?ws=...) shows it instead of
+    # "Page not found", and the rerun after the right password opens the page the link named.
+    # (same URL path, same page hash: Streamlit hashes st.Page's url_path, "" only *shown* for the default)
+    gate = [st.Page(_password_page, title="Sign in", icon=":material/lock:", url_path=p._url_path,
+                    default=(k == 0)) for k, p in enumerate(nav.pages())]
+    st.navigation(gate, position="hidden").run()
     return False
 
 

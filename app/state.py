@@ -167,6 +167,8 @@ def on_upload() -> None:
     if not isinstance(uploaded, list):
         uploaded = [uploaded]
     for up in uploaded:
+        if not hasattr(up, "getvalue"):  # a DeletedFile: the upload never reached the server (refused, cut)
+            continue
         file_id = getattr(up, "file_id", None) or f"{up.name}:{up.size}"
         if file_id in ss[SEEN]:
             continue

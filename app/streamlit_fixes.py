@@ -14,6 +14,24 @@ lives until that session's next run starts (``clear_session_refs``) or the sessi
 is swept as usual after that.  Repeated clicks still run the callable again (a new file
 replaces the mapping).  Anything unexpected in Streamlit's internals leaves its behaviour
 unchanged (logged once); ``tests/test_faults.py`` checks the patch on the pinned version.
+
+Locked sessions (issue 16, item 4).  With ``APP_PASSWORD`` set, a session that has not typed it
+could still ``PUT`` files to ``/_stcore/upload_file/<its session>/<id>`` with its XSRF cookie, and
+Streamlit kept them in memory until the session ended.  :func:`guard_locked_sessions` wraps
+``Runtime.is_active_session`` -- which the upload route asks before it reads a byte of the body,
+and which nothing else calls -- so that a session counts as active for uploads only after one of
+its script runs passed the password gate (:func:`allow_uploads`, called by
+``app.history.unlocked``).  A refused upload gets Streamlit's ``400 Invalid session_id`` and
+nothing is stored.  Without a password every session passes the gate in its first run, before
+its page shows an uploader.  The same call switches ``/_stcore/metrics`` off (``404``): the
+endpoint has no session, so it cannot be put behind the password.
+
+The first run of a process (issue 16, found with the protocol client).  An app with a ``pages/``
+folder starts in Streamlit's multipage "v1" mode: until some run calls ``st.navigation``, a run that
+asks for a page path (``/history``) executes ``pages/5_history.py`` *instead of* the entry script --
+without the password gate.  Only the first session of a fresh process can hit it (Heroku restarts
+every dyno daily).  :func:`main_script_first`, called when the ``app`` package is first imported
+(every page imports it), ends v1 mode and reruns, so that run starts again at ``streamlit_app.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +41,15 @@ import threading
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
-__all__ = ["COORDINATE_PREFIX", "keep_deferred_downloads", "original_execute_deferred"]
+__all__ = [
+    "COORDINATE_PREFIX",
+    "allow_uploads",
+    "guard_locked_sessions",
+    "keep_deferred_downloads",
+    "main_script_first",
+    "original_execute_deferred",
+    "uploads_allowed",
+]
 
 logger = logging.getLogger("signal_analyzer.app")
 
@@ -83,3 +109,104 @@ def keep_deferred_downloads() -> bool:
         MediaFileManager.execute_deferred = execute_deferred
         _original = original
         return True
+
+
+# ------------------------------------------------------------------ locked sessions: no uploads, no metrics
+_gate_lock = threading.Lock()
+_allowed_sessions: set[str] = set()
+_original_is_active = None
+
+
+def uploads_allowed(session_id: str) -> bool:
+    """Whether ``session_id`` passed the password gate in one of its runs (see :func:`allow_uploads`)."""
+    with _gate_lock:
+        return session_id in _allowed_sessions
+
+
+def allow_uploads(session_id: str | None = None) -> None:
+    """Let a session upload: call it once its run has passed the password gate.
+
+    ``session_id`` defaults to the session of the running script.  Sessions that have ended are
+    forgotten at the same time, so the set holds at most the sessions alive now.
+    """
+    if session_id is None:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        if ctx is None:
+            return
+        session_id = ctx.session_id
+    with _gate_lock:
+        if session_id in _allowed_sessions:
+            return
+        _allowed_sessions.add(session_id)
+        if _original_is_active is None or len(_allowed_sessions) < 64:
+            return
+        try:
+            from streamlit.runtime import Runtime
+
+            runtime = Runtime.instance()
+        except RuntimeError:  # no server (AppTest): nothing to prune against
+            return
+        ended = {s for s in _allowed_sessions if s != session_id and not _original_is_active(runtime, s)}
+        _allowed_sessions.difference_update(ended)
+
+
+def _metrics_off(self) -> list[str]:
+    from starlette.exceptions import HTTPException
+
+    raise HTTPException(status_code=404, detail="Not Found")
+
+
+def guard_locked_sessions() -> bool:
+    """Patch Streamlit once per process: uploads only from sessions past the gate; metrics off.
+
+    Returns True when both patches are in place (False when Streamlit's internals changed; its
+    behaviour is then unchanged and a warning is logged).
+    """
+    global _original_is_active
+    with _gate_lock:
+        if _original_is_active is not None:
+            return True
+        try:
+            from streamlit.runtime import Runtime
+            from streamlit.runtime.stats import StatsManager
+        except ImportError:
+            logger.warning("locked sessions are not kept from uploading (Streamlit changed)")
+            return False
+        original = getattr(Runtime, "is_active_session", None)
+        if original is None or not hasattr(StatsManager, "registered_families"):
+            logger.warning("locked sessions are not kept from uploading (Streamlit changed)")
+            return False
+
+        def is_active_session(self, session_id: str) -> bool:
+            if not original(self, session_id):
+                return False
+            if uploads_allowed(session_id):
+                return True
+            logger.warning("upload refused: session %.8s… has not passed the password gate", session_id)
+            return False
+
+        is_active_session.__doc__ = original.__doc__
+        Runtime.is_active_session = is_active_session
+        StatsManager.registered_families = _metrics_off
+        _original_is_active = original
+        return True
+
+
+def main_script_first() -> None:
+    """In the first run of a process, leave Streamlit's ``pages/``-folder mode and rerun (see above).
+
+    A no-op outside a script run, and in every later run (``st.navigation`` ended that mode).
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:
+        logger.warning("cannot check Streamlit's pages/ folder mode (Streamlit changed)")
+        return
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        import streamlit as st
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()

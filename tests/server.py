@@ -42,14 +42,23 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> N
 
 
 @contextlib.contextmanager
-def run_app(extra_env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[str]:
-    """Run the Procfile's web command with PORT set and BIND_ADDRESS=127.0.0.1; yield the base URL."""
+def run_app(extra_env: dict[str, str] | None = None, log_path: Path | None = None,
+            secrets_file: bool = True) -> Iterator[str]:
+    """Run the Procfile's web command with PORT set and BIND_ADDRESS=127.0.0.1; yield the base URL.
+
+    ``secrets_file=False`` leaves out ``sh setup.sh`` (which would write APP_PASSWORD or DATABASE_URL
+    into the shared work tree's ``.streamlit/secrets.toml``): the app reads them from the environment.
+    """
     port = free_port()
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_PASSWORD")}
     env = {**base, "PORT": str(port), "BIND_ADDRESS": "127.0.0.1",
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(extra_env or {})}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(["sh", "-c", procfile_command()], cwd=ROOT, env=env, stdout=log,
+    command = procfile_command()
+    if not secrets_file:
+        assert "sh setup.sh && " in command, command
+        command = command.replace("sh setup.sh && ", "", 1)
+    proc = subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

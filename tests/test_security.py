@@ -196,3 +196,77 @@ def test_server_refuses_cross_site_requests(tmp_path):
         except urllib.error.HTTPError as exc:
             allowed = exc.headers.get("Access-Control-Allow-Origin")
         assert allowed not in (evil, "*")
+
+
+# ------------------------------------------------------------------ the password gate in the running server
+def _locked_session_flow(url: str, sample: bytes) -> dict:
+    """Drive two sessions of a password-protected server over its websocket (tests/st_client.py)."""
+    import asyncio
+
+    from tests.st_client import StreamlitClient, http_request
+
+    ws = "ws=" + "A" * 32
+    seen: dict = {}
+
+    async def one(tag: str) -> None:
+        c = await StreamlitClient(url).connect()
+        try:
+            c.query_string = ws
+            locked = await c.run(page="history")  # a deep link, as the first request of the process
+            seen[f"{tag}:locked"] = [(e.kind, e.label) for e in locked.elements]
+            seen[f"{tag}:locked_not_found"] = locked.page_not_found
+            urls = await c.request_upload_urls(["202304_0521.atf"])
+            target = urls.file_urls[0]
+            seen[f"{tag}:put_locked"] = await c.put_file(target.upload_url, "202304_0521.atf", sample)
+            seen[f"{tag}:metrics"] = (await asyncio.to_thread(http_request, url, "GET", "/_stcore/metrics"))[0]
+            c.fill("text_input", "s3cret pass", label="Password")
+            opened = await c.click(label="Open the app")
+            seen[f"{tag}:opened"] = opened.texts("heading")
+            seen[f"{tag}:opened_not_found"] = opened.page_not_found
+            seen[f"{tag}:query"] = c.query_string
+            # the refused upload was not kept: naming its file id gives the uploader nothing
+            load = await c.run(page="")
+            uploader = load.find("file_uploader", key="uploader")
+            from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+            state = WidgetState(id=uploader.id)
+            info = state.file_uploader_state_value.uploaded_file_info.add()
+            info.name, info.size, info.file_id = "202304_0521.atf", len(sample), target.file_id
+            info.file_urls.CopyFrom(target)
+            c.widgets[uploader.id] = state
+            r = await c.run()
+            seen[f"{tag}:after_refused"] = r.texts("alert", "markdown", "heading")
+            seen[f"{tag}:put_unlocked"] = await c.put_file(target.upload_url, "202304_0521.atf", sample)
+            seen[f"{tag}:after_put"] = (await c.run()).texts("alert", "markdown", "heading")
+        finally:
+            await c.close()
+
+    async def both() -> None:
+        await one("first")  # the first session of a fresh process (Streamlit's pages/ folder mode)
+        await one("second")
+
+    asyncio.run(both())
+    return seen
+
+
+def test_a_locked_session_cannot_upload_and_a_deep_link_opens_after_the_password(tmp_path, sample_bytes):
+    """Issue 16, items 4 and 10: with APP_PASSWORD set, a session that has not typed it gets its PUT to
+    /_stcore/upload_file refused (nothing stored), /_stcore/metrics is off, a deep link shows the password
+    form (not the page, not "Page not found") and, once the password is typed, the page it named, with its
+    workspace key."""
+    env = {"SIGNAL_ANALYZER_DATA_DIR": str(tmp_path), "APP_PASSWORD": "s3cret pass"}
+    # secrets_file=False: setup.sh would write the password into the shared tree's .streamlit/secrets.toml
+    with run_app(env, log_path=tmp_path / "app.log", secrets_file=False) as url:
+        seen = _locked_session_flow(url, sample_bytes)
+    for tag in ("first", "second"):
+        assert ("text_input", "Password") in seen[f"{tag}:locked"], seen[f"{tag}:locked"]
+        assert not any(kind == "heading" and "History" in label for kind, label in seen[f"{tag}:locked"])
+        assert not seen[f"{tag}:locked_not_found"] and not seen[f"{tag}:opened_not_found"]
+        assert seen[f"{tag}:put_locked"] == 400
+        assert seen[f"{tag}:metrics"] == 404
+        assert any("History" in h for h in seen[f"{tag}:opened"]), seen[f"{tag}:opened"]
+        assert seen[f"{tag}:query"] == "ws=" + "A" * 32
+        assert any("No file loaded yet" in t for t in seen[f"{tag}:after_refused"]), seen[f"{tag}:after_refused"]
+        assert seen[f"{tag}:put_unlocked"] == 204
+        assert not any("No file loaded yet" in t for t in seen[f"{tag}:after_put"])
+        assert any("1 file(s) loaded" in t for t in seen[f"{tag}:after_put"]), seen[f"{tag}:after_put"]
