@@ -180,3 +180,167 @@ def test_v2_from_file_names(name, number, set_id, v2):
     assert info.set_id == set_id
     assert info.v2_mV == v2
     assert v2_from_filename(name) == v2
+
+
+# ------------------------------------------------------------ noise, the command waveform, one-step files
+from signal_core.analysis.pipeline import SweepFailure, analyze_recording, analyze_sweep, find_protocol  # noqa: E402
+from signal_core.params import AnalysisParams  # noqa: E402
+from signal_core.protocol.detect import (  # noqa: E402
+    COMMAND_SOURCE,
+    NOISE_FACTOR,
+    SingleStepError,
+    noise_mV,
+    protocol_from_recording,
+)
+from signal_core.recording import Recording  # noqa: E402
+from signal_core.synthetic import simulate  # noqa: E402
+
+FS_CMD = 20_000.0
+
+
+def test_noise_estimate_is_the_rms_of_white_noise_and_ignores_steps():
+    t, v = command(FS_CMD, 1100.0, LAB, noise_mV=2.0, seed=3)
+    assert noise_mV(v) == pytest.approx(2.0, rel=0.05)
+    assert noise_mV(command(FS_CMD, 1100.0, LAB)[1]) == 0.0
+
+
+def test_a_noisy_flat_channel_has_no_steps():
+    """A channel near 3091 mV with about +-18 mV of noise (a real file): noise, not steps."""
+    t, v = command(FS_CMD, 500.0, [], hold=3091.0, noise_mV=6.0, seed=1)
+    with pytest.raises(ProtocolError, match="no voltage step larger than") as info:
+        detect_protocol(t, v)
+    assert "noise" in str(info.value)
+
+
+def test_steps_must_exceed_several_times_the_noise():
+    t, v = command(FS_CMD, 1100.0, LAB, noise_mV=3.0, seed=2)
+    p = detect_protocol(t, v)  # 80 mV steps stand far above 5 x 3 mV
+    assert p.n_control == 2 and p.v_test_mV == pytest.approx(-20.0, abs=0.5)
+    small = [(a, b, -80.0 - 0.8 * NOISE_FACTOR * 3.0) for a, b, _ in LAB]  # steps below 5 x noise
+    t, v = command(FS_CMD, 1100.0, small, noise_mV=3.0, seed=2)
+    with pytest.raises(ProtocolError, match="no voltage step"):
+        detect_protocol(t, v)
+
+
+def test_steps_of_1_mV_or_less_are_not_steps():
+    tiny = [(a, b, -80.0 + 0.8) for a, b, _ in LAB]
+    t, v = command(FS_CMD, 1100.0, tiny)
+    with pytest.raises(ProtocolError, match="no voltage step larger than 1 mV"):
+        detect_protocol(t, v, threshold_mV=0.1)
+
+
+def test_one_step_is_a_single_step_error_saying_what_was_found():
+    t, v = command(FS_CMD, 500.0, [(50.0, 100.0, -90.0)], hold=-80.0)
+    with pytest.raises(SingleStepError, match=r"-10\.0 mV \(from -80\.0 to -90\.0 mV at 50\.0 ms, 50\.0 ms long\)"):
+        detect_protocol(t, v)
+
+
+def make_rec(sweeps_v: list[np.ndarray], *, current: np.ndarray | None = None, recorded: list | None = None,
+             lengths: tuple[int, ...] = ()) -> Recording:
+    """Current (pA) + optional recorded voltage + the command (last channel), one row per sweep."""
+    n = max(v.size for v in sweeps_v)
+    chans = 2 + (recorded is not None)
+    data = np.full((len(sweeps_v), chans, n), np.nan)
+    for k, v in enumerate(sweeps_v):
+        data[k, 0, : v.size] = current[k, : v.size] if current is not None else np.sin(np.arange(v.size))
+        if recorded is not None:
+            data[k, 1, : v.size] = recorded[k]
+        data[k, -1, : v.size] = v
+    return Recording(data=data, fs_hz=FS_CMD, channel_names=("I", *(("Vm",) if recorded is not None else ()), "cmd"),
+                     channel_units=("pA", *(("mV",) if recorded is not None else ()), "mV"), current_channel=0,
+                     voltage_channel=1 if recorded is not None else None, command_channel=chans - 1,
+                     sweep_lengths=lengths)
+
+
+def test_protocol_from_the_command_when_no_voltage_is_recorded():
+    t, v = command(FS_CMD, 1100.0, LAB)
+    p = protocol_from_recording(make_rec([v]), 0)
+    assert p.source == COMMAND_SOURCE
+    assert (p.n_control, p.v_hold_mV, p.v_control_mV, p.v_test_mV) == (2, -80.0, -100.0, -20.0)
+    assert p.test.on_start_s == pytest.approx(0.4172, abs=1 / FS_CMD)
+
+
+def test_a_recorded_voltage_that_disagrees_with_the_command_gives_way_to_it():
+    t, v = command(FS_CMD, 1100.0, LAB)
+    _, junk = command(FS_CMD, 1100.0, [], hold=3091.0, noise_mV=6.0, seed=4)
+    p = protocol_from_recording(make_rec([v], recorded=[junk]), 0)
+    assert p.source == COMMAND_SOURCE and p.v_test_mV == -20.0
+    assert any("differs from the command" in n for n in p.notes)
+    _, close = command(FS_CMD, 1100.0, LAB, noise_mV=0.5, seed=5)  # the clamp follows its command
+    p = protocol_from_recording(make_rec([v], recorded=[close]), 0)
+    assert p.source == "voltage channel" and p.v_test_mV == pytest.approx(-20.0, abs=0.1)
+
+
+def test_a_membrane_test_file_is_refused_saying_one_step_per_sweep():
+    v = [command(FS_CMD, 300.0, [(20.0, 120.0, -80.0)], hold=-70.0)[1] for _ in range(5)]
+    with pytest.raises(ProtocolError, match=r"one step of -10\.0 mV .* per sweep \(a membrane test\?\); "
+                                            "a control-pulse protocol needs"):
+        find_protocol(make_rec(v), 2, AnalysisParams())
+
+
+def test_an_iv_family_is_refused_saying_the_level_changes_per_sweep():
+    v = [command(FS_CMD, 300.0, [(20.0, 120.0, -100.0 + 20.0 * k)], hold=-70.0)[1] for k in range(6)]
+    with pytest.raises(ProtocolError, match=r"one step per sweep, to a level that changes from sweep to sweep "
+                                            r"\(-100\.0 to 0\.0 mV.*I-V family"):
+        find_protocol(make_rec(v), 1, AnalysisParams())
+
+
+def sim_with_command(**kw):
+    """A simulated cell whose voltage channel is moved to the command channel (as an ABF would give it)."""
+    sim = simulate(fs_hz=FS_CMD, noise_pA=1.0, seed=7, **kw)
+    rec = sim.recording
+    assert rec.voltage_channel == 1
+    as_command = Recording(data=rec.data, fs_hz=rec.fs_hz, channel_names=("I", "command (DAC)"),
+                           channel_units=rec.channel_units, current_channel=0, command_channel=1, name=rec.name)
+    return rec, as_command
+
+
+def test_analysis_from_the_command_equals_the_analysis_from_the_same_recorded_voltage():
+    recorded, from_command = sim_with_command()
+    a, b = analyze_sweep(recorded), analyze_sweep(from_command)
+    assert b.protocol.source == COMMAND_SOURCE
+    assert a.q_on_pC == b.q_on_pC and a.c_lin_nF == b.c_lin_nF
+    codes = {f.code: f for f in b.flags}
+    assert "voltage_from_command" in codes and codes["voltage_from_command"].severity == "info"
+    assert "not measured" in codes["voltage_from_command"].message
+    assert "no_voltage_channel" not in codes and "voltage_from_command" not in {f.code for f in a.flags}
+
+
+def test_the_user_still_overrides_levels_and_epochs_of_a_command_protocol():
+    _, from_command = sim_with_command()
+    auto = find_protocol(from_command, 0, AnalysisParams())
+    assert find_protocol(from_command, 0, AnalysisParams(v_test_mV=-30.0)).v_test_mV == -30.0
+    manual = auto.to_dict() | {"source": "manual"}
+    manual["test"] = dict(manual["test"], on_end_ms=manual["test"]["on_end_ms"] - 10.0)
+    p = find_protocol(from_command, 0, AnalysisParams(protocol=manual))
+    assert p.source == "manual" and p.test.on_duration_s == pytest.approx(auto.test.on_duration_s - 0.010)
+
+
+def test_sweeps_of_different_lengths_each_at_its_own_length():
+    sim = simulate(fs_hz=FS_CMD, v_tests_mV=(-20.0, -40.0, 0.0), noise_pA=1.0, seed=8)
+    full = sim.recording
+    n = full.n_samples
+    cut = int(0.9 * n)  # the protocol ends at 617 ms of 1100: 990 ms is long enough
+    short = int(0.43 * n)  # 473 ms: inside the test pulse (417.2 to 517.2 ms)
+    data = full.data.copy()
+    data[1, :, cut:] = np.nan
+    data[2, :, short:] = np.nan
+    ragged = Recording(data=data, fs_hz=full.fs_hz, channel_names=full.channel_names,
+                       channel_units=full.channel_units, current_channel=0, voltage_channel=1,
+                       sweep_lengths=(n, cut, short))
+    assert ragged.is_ragged and ragged.current(1).size == cut and ragged.sweep_t_s(2).size == short
+    results = analyze_recording(ragged)
+    assert not isinstance(results[0], SweepFailure) and not isinstance(results[1], SweepFailure)
+    alone = Recording(data=full.data[1:2, :, :cut], fs_hz=full.fs_hz, channel_names=full.channel_names,
+                      channel_units=full.channel_units, current_channel=0, voltage_channel=1)
+    assert results[1].q_on_pC == analyze_sweep(alone).q_on_pC  # the padding changes nothing
+    assert results[1].t_orange_s[-1] < cut / full.fs_hz
+    assert isinstance(results[2], SweepFailure)
+    assert results[2].error.startswith("the step to 0.0 mV at 417.20 ms never returns before the end")
+    manual = AnalysisParams(protocol=results[0].protocol.to_dict())  # sweep 1's epochs, up to 1100 ms
+    by_hand = analyze_recording(ragged, manual)
+    assert not isinstance(by_hand[0], SweepFailure)
+    for k, length in ((1, cut), (2, short)):
+        assert by_hand[k].error == (f"sweep {k + 1} ({length} samples) is too short for the protocol: the "
+                                    f"protocol reaches 1100.0 ms but sweep {k + 1} ({length} samples) ends at "
+                                    f"{length / FS_CMD * 1e3:.1f} ms")
