@@ -331,7 +331,8 @@ def _boltzmann_jac(v, q_max, v_half, k, offset=None):
 
 
 def fit_boltzmann(
-    v_mV, q, *, with_offset: bool = False, v_half0: float | None = None, k0: float | None = None
+    v_mV, q, *, with_offset: bool = False, v_half0: float | None = None, k0: float | None = None,
+    sigma=None,
 ) -> FitResult:
     """Two-state Boltzmann ``Q(V) = q_max / (1 + exp(-(V - v_half) / k))`` [+ offset].
 
@@ -349,6 +350,11 @@ def fit_boltzmann(
         Fit a constant offset too (4 parameters).
     v_half0, k0 : float, optional
         Start values (mV).
+    sigma : array_like, optional
+        Standard error of each charge (unit of q, all positive): the fit then weights each point by
+        1 / sigma^2, R^2 is that of the weighted data, and each parameter's standard error is the
+        larger of the two usual estimates (from the sigmas as given, and scaled by the scatter
+        about the fit), so that neither sigmas that are too small nor a lucky scatter make it small.
 
     Returns
     -------
@@ -366,6 +372,8 @@ def fit_boltzmann(
     n_par = 4 if with_offset else 3
     names = (*MODELS["boltzmann"][0], "offset") if with_offset else MODELS["boltzmann"][0]
     v, y = _xy(v_mV, q, n_par, what, "voltage")
+    if sigma is not None:
+        return _weighted_boltzmann(v, y, sigma, with_offset=with_offset, v_half0=v_half0, k0=k0)
     span = float(np.ptp(v))
     if v_half0 is not None and not math.isfinite(v_half0):
         raise FitError(f"v_half0 must be a finite number of mV, got {v_half0!r}")
@@ -403,6 +411,40 @@ def fit_boltzmann(
             "not determined; add voltages around V_half"
         )
     return _result("boltzmann", names, p, _boltzmann_jac(v, *p), v, y, _boltzmann_model)
+
+
+def _weighted_boltzmann(v: np.ndarray, y: np.ndarray, sigma, *, with_offset: bool, v_half0: float | None,
+                        k0: float | None) -> FitResult:
+    """:func:`fit_boltzmann` with each point weighted by 1 / sigma^2 (see its ``sigma``)."""
+    what = "a weighted Boltzmann fit"
+    s = np.asarray(sigma, dtype=np.float64)
+    if s.shape != y.shape or not np.all(np.isfinite(s)) or not np.all(s > 0):
+        raise FitError(f"{what}: the standard errors must be positive numbers, one per point")
+    s = s / np.median(s)  # only relative weights steer the fit; the scale returns in the errors below
+    first = fit_boltzmann(v, y, with_offset=with_offset, v_half0=v_half0, k0=k0)  # start values
+    names = tuple(first.params)
+    n_par = len(names)
+
+    def model(x, *p):
+        return _boltzmann_model(x, *p) / s
+
+    def jac(x, *p):
+        return _boltzmann_jac(x, *p) / s[:, None]
+
+    span = float(np.ptp(v))
+    lower = [-np.inf, -np.inf, span * 1e-4] + ([-np.inf] if with_offset else [])
+    p = _curve_fit(model, jac, v, y / s, [first.params[k] for k in names], (lower, [np.inf] * n_par), what)
+    res = _result("boltzmann", names, p, jac(v, *p), v, y / s, model)
+    scaled = np.array([res.stderr[k] for k in names])
+    ss_w = float(np.sum((y / s - model(v, *p)) ** 2))
+    dof = v.size - n_par
+    # _result scales by ss/dof on the relative weights; the given sigmas set the other estimate
+    s_med = float(np.median(np.asarray(sigma, dtype=np.float64)))
+    absolute = scaled / math.sqrt(ss_w / dof) * s_med if dof > 0 and ss_w > 0 else np.full(n_par, math.nan)
+    se = np.fmax(scaled, absolute)
+    return FitResult(model="boltzmann", params=res.params,
+                     stderr={k: float(e) for k, e in zip(names, se, strict=True)},
+                     r_squared=res.r_squared, n_points=res.n_points)
 
 
 # --- valence ----------------------------------------------------------------------------

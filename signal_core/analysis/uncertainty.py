@@ -1,0 +1,572 @@
+"""Standard errors of one sweep's numbers, from the noise of the sweep itself (DOMAIN.md section 8).
+
+Every charge and capacitance of the analysis is, to first order, a weighted sum of the
+samples of the (filtered) current: ``Q = sum_n w_n i_n``.  The weights follow the pipeline
+exactly: the integration window (trapezoid), the pre-edge baselines, the control responses
+scaled by ``dV / dVc`` and averaged over the ``n_ctrl`` steps (the ``sqrt(1 + r^2 / n_ctrl)``
+term), the tail level removed and, for the passive numbers, the exponential fit (linearised:
+its influence function).  The variance of such a sum is ``w^T C w`` for the noise covariance
+``C``, computed here in the frequency domain::
+
+    Var(sum w_n i_n) = integral over f of S(f) |W(f)|^2  +  sum over lines of A^2 / 2 |W(f_line)|^2
+
+``S`` is the continuous noise spectrum, estimated by Welch's method on the quiet stretches of
+the sweep (holding, and the late part of every control epoch, where the transient has died
+out), so filtered, correlated noise is handled as it is; narrow interference lines (the lab's
+15.6 kHz tone, mains hum and its harmonics) are found in that spectrum, their frequency
+refined to a fraction of a hertz and their amplitude fitted, and they enter with their exact
+frequency, since a tone's effect on a windowed sum depends on where it falls between the
+window's spectral zeros.  Units: current pA, charge pC, time s unless a name says ms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+from scipy.signal import welch
+
+__all__ = [
+    "LINE_RATIO",
+    "NoiseSpectrum",
+    "WeightBook",
+    "estimate_noise",
+    "fit_influence",
+    "quiet_segments",
+    "trapezoid_weights",
+]
+
+#: a spectral bin this many times above the median of its neighbourhood is an interference line, not noise
+LINE_RATIO = 30.0
+#: bins either side of a line (Blackman-Harris window: main lobe +-4 bins) treated as the line's
+_LINE_HALF_BINS = 6
+#: the lowest bins, biased by the detrending of each Welch segment, take the level of the next few
+_LOW_BINS = 5
+#: at most this many lines are modelled (the strongest)
+_MAX_LINES = 12
+#: length of a Welch segment (s): one 50 Hz period, so that hum is resolved at 100 kHz
+_SEGMENT_S = 0.02
+
+
+@dataclass(frozen=True)
+class NoiseSpectrum:
+    """The noise of one sweep: a continuous spectrum plus interference lines.
+
+    Attributes
+    ----------
+    fs_hz : float
+        Sampling rate (Hz).
+    nu : ndarray
+        Frequencies of ``psd`` in cycles per sample (0 to 0.5).
+    psd : ndarray
+        One-sided spectral density of the continuous part, pA^2 per (cycle/sample): its
+        integral over ``nu`` is the continuous part's variance.
+    lines : tuple of (float, float)
+        Interference lines as (frequency in cycles per sample, amplitude in pA).
+    n_samples : int
+        Quiet samples the estimate rests on.
+    """
+
+    fs_hz: float
+    nu: np.ndarray
+    psd: np.ndarray
+    lines: tuple[tuple[float, float], ...]
+    n_samples: int
+
+    @property
+    def variance_pA2(self) -> float:
+        """Variance of one sample (pA^2): continuous part plus lines."""
+        cont = float(np.trapezoid(self.psd, self.nu))
+        return cont + sum(a * a / 2.0 for _, a in self.lines)
+
+    @property
+    def line_hz(self) -> tuple[float, ...]:
+        """Frequencies of the interference lines (Hz)."""
+        return tuple(nu * self.fs_hz for nu, _ in self.lines)
+
+    def variances(self, weights: np.ndarray) -> np.ndarray:
+        """Variance of ``sum_n w_n i_n`` for each row of ``weights`` (rows of length <= the sweep), pA^2 x w^2."""
+        w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        n = w.shape[1]
+        nfft = 1 << max(1, (n - 1).bit_length())
+        spec = np.fft.rfft(w, nfft, axis=1)
+        nu = np.arange(spec.shape[1]) / nfft
+        s = np.interp(nu, self.nu, self.psd) / 2.0  # two-sided density
+        c = np.full(nu.size, 2.0)
+        c[0] = 1.0
+        if nfft % 2 == 0:
+            c[-1] = 1.0
+        var = (np.abs(spec) ** 2 * (c * s)).sum(axis=1) / nfft
+        if self.lines:
+            idx = np.arange(n)
+            for nu0, amp in self.lines:
+                ph = np.exp(-2j * np.pi * nu0 * idx)
+                var = var + amp * amp / 2.0 * np.abs(w @ ph) ** 2
+        return var
+
+
+def quiet_segments(edges: list[int], skip: list[int], n: int, guard: int, settle: int) -> list[slice]:
+    """Stretches of a sweep that hold only noise.
+
+    Parameters
+    ----------
+    edges : list of int
+        Every edge of the protocol (samples), sorted.
+    skip : list of int
+        Edges whose following epoch holds more than the linear response (the test ON and OFF
+        epochs: charge movement, ionic current); they are left out.
+    n : int
+        Samples in the sweep.
+    guard : int
+        Samples kept clear before every edge (the filter's spread).
+    settle : int
+        Samples after an edge before the transient has died out (about 8 time constants);
+        at most half of each epoch is given up to it.
+
+    Returns
+    -------
+    list of slice
+    """
+    out: list[slice] = []
+    if edges and edges[0] - guard > 16:
+        out.append(slice(0, edges[0] - guard))
+    bounds = [*edges, n + guard]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if a in skip:
+            continue
+        start = a + max(guard, min(settle, (b - a) // 2))
+        stop = min(b - guard, n)
+        if stop - start > 16:
+            out.append(slice(start, stop))
+    return out
+
+
+def _segment_len(fs_hz: float, longest: int) -> int:
+    target = max(64, min(int(fs_hz * _SEGMENT_S), longest))
+    return 1 << (target.bit_length() - 1)
+
+
+def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> NoiseSpectrum | None:
+    """The sweep's noise spectrum from its quiet segments; None when they are too short to tell.
+
+    Each segment is detrended (a line), its Welch spectrum (Blackman-Harris window, half
+    overlap) averaged with the others by their number of windows; lines standing
+    :data:`LINE_RATIO` times above the local median are taken out of the continuous part and
+    refined on the quiet samples (frequency to a fraction of a Welch bin, then amplitude by
+    least squares at that frequency).
+    """
+    segs = [s for s in segments if s.stop - s.start >= 64]
+    if not segs:
+        return None
+    nper = _segment_len(fs_hz, max(s.stop - s.start for s in segs))
+    segs = [s for s in segs if s.stop - s.start >= nper]
+    total = sum(s.stop - s.start for s in segs)
+    if total < 2 * nper:
+        return None
+    acc = None
+    count = 0.0
+    for s in segs:
+        x = np.asarray(i_pA[s], dtype=np.float64)
+        nu, p = welch(x, fs=1.0, window="blackmanharris", nperseg=nper, noverlap=nper // 2,
+                      detrend="linear", scaling="density")
+        k = 1 + (x.size - nper) // (nper // 2)
+        acc = p * k if acc is None else acc + p * k
+        count += k
+    psd = acc / count
+    med = median_filter(psd, size=4 * _LINE_HALF_BINS + 1, mode="nearest")
+    cand = np.flatnonzero((psd > LINE_RATIO * med) & (np.arange(psd.size) > _LOW_BINS))
+    peaks: list[int] = []
+    for b in cand[np.argsort(-psd[cand])]:
+        if all(abs(b - q) > _LINE_HALF_BINS for q in peaks):
+            peaks.append(int(b))
+        if len(peaks) >= _MAX_LINES:
+            break
+    cont = psd.copy()
+    for b in peaks:
+        lo, hi = max(0, b - _LINE_HALF_BINS), min(psd.size, b + _LINE_HALF_BINS + 1)
+        side = np.r_[psd[max(0, lo - 3 * _LINE_HALF_BINS):lo], psd[hi:hi + 3 * _LINE_HALF_BINS]]
+        cont[lo:hi] = float(np.median(side)) if side.size else float(med[b])
+    cont[:_LOW_BINS] = float(np.median(cont[_LOW_BINS:2 * _LOW_BINS]))
+    lines = _refine_lines(i_pA, segs, [nu[b] for b in peaks], 1.0 / nper) if peaks else ()
+    return NoiseSpectrum(fs_hz=float(fs_hz), nu=nu, psd=cont, lines=lines, n_samples=int(total))
+
+
+def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu: float
+                  ) -> tuple[tuple[float, float], ...]:
+    """Frequency (cycles/sample) and amplitude (pA) of each line, fitted on the quiet samples."""
+    idx = np.concatenate([np.arange(s.start, s.stop) for s in segs])
+    x = np.concatenate([i_pA[s] - np.mean(i_pA[s]) for s in segs])
+    span = int(idx[-1] - idx[0] + 1)
+    masked = np.zeros(span)
+    masked[idx - idx[0]] = x
+    nfft = 1 << (4 * span - 1).bit_length()
+    spec = np.abs(np.fft.rfft(masked, nfft))
+    out = []
+    for nu_b in nus:
+        lo = max(1, int((nu_b - 1.5 * bin_nu) * nfft))
+        hi = min(spec.size - 2, int((nu_b + 1.5 * bin_nu) * nfft) + 1)
+        if hi <= lo + 2:
+            continue
+        j = lo + int(np.argmax(spec[lo:hi]))
+        a, b, c = spec[j - 1], spec[j], spec[j + 1]
+        den = a - 2 * b + c
+        frac = 0.5 * (a - c) / den if den < 0 else 0.0
+        nu0 = (j + float(np.clip(frac, -0.5, 0.5))) / nfft
+        ph = 2 * np.pi * nu0 * idx
+        cs, sn = np.cos(ph), np.sin(ph)
+        m = np.array([[cs @ cs, cs @ sn], [cs @ sn, sn @ sn]])
+        rhs = np.array([cs @ x, sn @ x])
+        try:
+            ab = np.linalg.solve(m, rhs)
+        except np.linalg.LinAlgError:
+            continue
+        out.append((float(nu0), float(math.hypot(*ab))))
+    return tuple(out)
+
+
+def trapezoid_weights(length: int, sl: slice, dt_s: float) -> np.ndarray:
+    """Weights (s) of the trapezoid integral over ``sl`` of a curve of ``length`` samples."""
+    u = np.zeros(length)
+    a, b = sl.start, min(sl.stop, length)
+    if b - a >= 2:
+        u[a:b] = dt_s
+        u[a] = u[b - 1] = 0.5 * dt_s
+    return u
+
+
+def fit_influence(t: np.ndarray, amplitude: float, tau: float, offset: float) -> np.ndarray:
+    """Rows: d(amplitude, tau, offset) / d(data) of a least-squares fit of offset + amplitude exp(-t/tau).
+
+    The linearised fit (the Gauss-Newton step at the optimum): ``(J^T J)^-1 J^T``, shape (3, len(t)).
+    """
+    e = np.exp(-t / tau)
+    jac = np.column_stack([e, amplitude * t / tau**2 * e, np.ones_like(t)])
+    return np.linalg.solve(jac.T @ jac, jac.T)
+
+
+class WeightBook:
+    """Weight vectors over one sweep's samples, built from the pipeline's responses.
+
+    ``response(start, length, base)`` gives a (position, baseline slice) pair; ``add`` puts
+    the weights ``u`` of a response curve into a sweep-long vector, the baseline subtraction
+    included (each baseline sample gets ``-sum(u) / n_base``).
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def add(self, w: np.ndarray, pos: int, base: slice, u: np.ndarray) -> None:
+        m = min(u.size, self.n - pos)
+        w[pos:pos + m] += u[:m]
+        nb = base.stop - base.start
+        if nb > 0:
+            w[base] -= u[:m].sum() / nb
+
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.n)
+
+
+# ---------------------------------------------------------------------------- one sweep
+#: a statistical flag fires when the difference it tests exceeds this many standard errors
+N_SIGMA = 3.0
+
+
+@dataclass(frozen=True)
+class SweepUncertainty:
+    """Standard errors of one sweep's numbers and the statistics the quality flags test.
+
+    SEs in the unit of their quantity (pC, nF, ms, MOhm, mV); None where the quantity is not
+    reported or the noise could not be estimated.  ``q_sum_se_pC`` is the SE of Q_on + Q_off
+    (their correlation included), ``ctrl_diff`` the largest difference between two control
+    steps' C_lin with its SE (nF), ``fit_chi2`` the mean squared residual of the transient fit
+    over the mean squared noise expected for it (1 for a perfect model).
+    """
+
+    noise_rms_pA: float
+    line_hz: tuple[float, ...]
+    q_on_se_pC: float
+    q_off_se_pC: float
+    q_sum_se_pC: float
+    c_lin_se_nF: float | None
+    c_m_se_nF: float | None
+    tau_se_ms: float | None
+    r_s_se_MOhm: float | None
+    r_m_se_MOhm: float | None
+    i_ss_se_pA: float | None
+    ctrl_diff_nF: float | None
+    ctrl_diff_se_nF: float | None
+    fit_chi2: float | None
+    q_on_corr_se_pC: float | None = None
+    q_off_corr_se_pC: float | None = None
+    v_test_m_se_mV: float | None = None
+
+
+def _resp(sw, start_s: float, prev_edge_s: float | None) -> tuple[int, slice]:
+    """Position and baseline window of a response, as :meth:`SweepIndex.response` takes them."""
+    a = sw.idx(start_s)
+    lo_limit = 0 if prev_edge_s is None else sw.idx(prev_edge_s) + sw.guard
+    base_end = a - sw.guard
+    return a, slice(max(lo_limit, base_end - sw.nbase), base_end)
+
+
+def response_positions(sw, prot) -> dict:
+    """Positions and baselines of every response of the pipeline: test ON/OFF and each control's ON/OFF."""
+    all_steps = sorted((*prot.controls, prot.test), key=lambda s: s.on_start_s)
+
+    def prev_of(step):
+        pos = all_steps.index(step)
+        prev = all_steps[pos - 1].off_end_s if pos > 0 else None
+        return prev if prev is not None and prev < step.on_start_s else None
+
+    return {
+        "test_on": _resp(sw, prot.test.on_start_s, prev_of(prot.test)),
+        "test_off": _resp(sw, prot.test.on_end_s, prot.test.on_start_s),
+        "ctrl_on": [_resp(sw, c.on_start_s, prev_of(c)) for c in prot.controls],
+        "ctrl_off": [_resp(sw, c.on_end_s, c.on_start_s) for c in prot.controls],
+    }
+
+
+def tail_weights(u: np.ndarray, mode: str, tail_sl: slice, fs: float) -> np.ndarray:
+    """Weights of a purple curve's samples once its tail level is removed (``u``: weights of the integral)."""
+    u = u.copy()
+    if mode == "constant":
+        m = tail_sl.stop - tail_sl.start
+        u[tail_sl] -= u.sum() / m
+    elif mode == "line":
+        t = np.arange(u.size) / fs * 1e3
+        x_all = np.column_stack([t, np.ones_like(t)])
+        x_t = x_all[tail_sl]
+        u[tail_sl] -= x_t @ np.linalg.solve(x_t.T @ x_t, x_all.T @ u)
+    return u
+
+
+def purple_to_sweep(book: WeightBook, w: np.ndarray, u: np.ndarray, side: str, pos: dict, dv: float,
+                    steps: list[float], on_source: str, off_source: str) -> None:
+    """Add to ``w`` the weights of a purple curve's samples (``u``), through the test and control responses."""
+    test = pos["test_on"] if side == "on" else pos["test_off"]
+    book.add(w, test[0], test[1], u)
+    source = on_source if side == "on" else off_source
+    sign = 1.0 if side == "on" else -1.0
+    rows = []
+    if source in ("on", "both"):
+        rows += [(p, 1.0 / s) for p, s in zip(pos["ctrl_on"], steps, strict=True)]
+    if source in ("off", "both"):
+        rows += [(p, -1.0 / s) for p, s in zip(pos["ctrl_off"], steps, strict=True)]
+    for (a, base), per_mV in rows:
+        book.add(w, a, base, -sign * dv * per_mV / len(rows) * u)
+
+
+def _se(var: float | np.floating) -> float:
+    return float(math.sqrt(max(float(var), 0.0)))
+
+
+@dataclass(frozen=True)
+class PassiveInputs:
+    """What the passive step produced, as the uncertainty needs it (pA, ms, mV, MOhm, nF).
+
+    ``length`` samples of the averaged control ON response were used; the exponential was
+    fitted to its last ``t_fit_ms.size`` samples, at times ``t_fit_ms`` (ms from the edge); ``i_ss_pA`` is the fit's asymptote when it
+    equals ``offset_pA``, else the mean of the last ``n_ss`` samples.  ``r_m_MOhm`` is None when
+    the passive model does not hold (C_m = tau / R_s then).
+    """
+
+    mean_on_pA: np.ndarray
+    t_fit_ms: np.ndarray
+    amplitude_pA: float
+    tau_ms: float
+    offset_pA: float
+    i_ss_pA: float
+    n_ss: int
+    dv_ctrl_mV: float
+    r_s_MOhm: float
+    r_m_MOhm: float | None
+    c_m_nF: float
+
+
+@dataclass(frozen=True)
+class MembraneFrame:
+    """The test pulse as the membrane saw it: charges scaled by (R_s + R_m) / R_m (pC), V_m = V_cmd - I R_s (mV)."""
+
+    q_on_corr_pC: float | None
+    q_off_corr_pC: float | None
+    v_test_m_mV: float | None
+
+
+def sweep_uncertainty(
+    i_pA: np.ndarray, sw, prot, *, tail_mode: str, on_source: str, off_source: str,
+    u_on: np.ndarray, u_off: np.ndarray, tail_on_sl: slice, tail_off_sl: slice,
+    q_on_pC: float, q_off_pC: float, passive: PassiveInputs, settle: int, tail_on_level_pA: float,
+) -> tuple[SweepUncertainty | None, MembraneFrame]:
+    """Standard errors of a sweep's numbers, the statistics of its flags, and its membrane frame.
+
+    Parameters
+    ----------
+    i_pA : ndarray
+        The sweep's current as analysed (filtered), pA.
+    sw : SweepIndex
+        The pipeline's index arithmetic (edges to samples, guard, baseline length).
+    prot : Protocol
+        The sweep's protocol.
+    tail_mode, on_source, off_source : str
+        The recipe's choices.
+    u_on, u_off : ndarray
+        Trapezoid weights (s) of the integration windows over the purple ON and OFF curves.
+    tail_on_sl, tail_off_sl : slice
+        Tail windows over the purple curves.
+    q_on_pC, q_off_pC : float
+        The charges.
+    passive : PassiveInputs
+        The passive step's values.
+    settle : int
+        Samples after an edge before a control transient has died out.
+    tail_on_level_pA : float
+        The level removed from the purple ON curve (its steady non-linear current), pA.
+
+    Returns
+    -------
+    (SweepUncertainty or None, MembraneFrame)
+        None when the sweep has too little quiet baseline to estimate its noise.
+    """
+    fs = sw.fs
+    n = i_pA.size
+    pos = response_positions(sw, prot)
+    edges = sorted({sw.idx(t) for s in (*prot.controls, prot.test) for t in (s.on_start_s, s.on_end_s)})
+    quiet = quiet_segments(edges, [sw.idx(prot.test.on_start_s), sw.idx(prot.test.on_end_s)], n, sw.guard,
+                           settle)
+    noise = estimate_noise(i_pA, quiet, fs)
+    rows, frame, ctrl_pair = sweep_weights(i_pA, sw, prot, pos, tail_mode=tail_mode, on_source=on_source,
+                                           off_source=off_source, u_on=u_on, u_off=u_off, tail_on_sl=tail_on_sl,
+                                           tail_off_sl=tail_off_sl, q_on_pC=q_on_pC, q_off_pC=q_off_pC,
+                                           passive=passive, tail_on_level_pA=tail_on_level_pA)
+    if noise is None:
+        return None, frame
+    return _summarise(noise, rows, frame, ctrl_pair, passive, pos)
+
+
+def sweep_weights(
+    i_pA: np.ndarray, sw, prot, pos: dict, *, tail_mode: str, on_source: str, off_source: str,
+    u_on: np.ndarray, u_off: np.ndarray, tail_on_sl: slice, tail_off_sl: slice,
+    q_on_pC: float, q_off_pC: float, passive: PassiveInputs, tail_on_level_pA: float,
+) -> tuple[dict[str, np.ndarray], MembraneFrame, tuple[float, np.ndarray] | None]:
+    """The weight vector over the sweep of every number (linearised), the membrane frame, and the
+    largest control-to-control difference of C_lin with its weights; see :func:`sweep_uncertainty`."""
+    fs = sw.fs
+    n = i_pA.size
+    book = WeightBook(n)
+    dv = prot.test_step_mV
+    steps = [c.step_mV for c in prot.controls]
+
+    # the charges: integral weights, less the tail level, through the test and scaled control responses
+    w_on, w_off = book.zeros(), book.zeros()
+    purple_to_sweep(book, w_on, tail_weights(u_on, tail_mode, tail_on_sl, fs), "on", pos, dv, steps,
+                    on_source, off_source)
+    purple_to_sweep(book, w_off, tail_weights(u_off, tail_mode, tail_off_sl, fs), "off", pos, dv, steps,
+                    on_source, off_source)
+
+    # the passive numbers: gradients over the averaged control ON response, then over the sweep
+    p = passive
+    length = p.mean_on_pA.size
+    start = length - p.t_fit_ms.size
+    infl = np.zeros((3, length))
+    infl[:, start:] = fit_influence(p.t_fit_ms, p.amplitude_pA, p.tau_ms, p.offset_pA)
+    g_amp, g_tau, g_off = infl
+    g_i0 = g_amp + g_off
+    i0 = p.amplitude_pA + p.offset_pA
+    if abs(p.i_ss_pA - p.offset_pA) <= 1e-9 * (1.0 + abs(p.offset_pA)):
+        g_iss = g_off
+    else:
+        g_iss = np.zeros(length)
+        g_iss[length - p.n_ss:] = 1.0 / p.n_ss
+    trap = trapezoid_weights(length, slice(0, length), 1.0 / fs)
+    g_clin = (trap - trap.sum() * g_iss) / p.dv_ctrl_mV
+    g_rs = -p.dv_ctrl_mV * 1e3 / i0**2 * g_i0
+    grads = {"c_lin": g_clin, "tau": g_tau, "r_s": g_rs, "i_ss": g_iss}
+    if p.r_m_MOhm is not None:
+        r_in = p.r_s_MOhm + p.r_m_MOhm
+        g_rin = -p.dv_ctrl_mV * 1e3 / p.i_ss_pA**2 * g_iss
+        g_rm = g_rin - g_rs
+        grads["r_m"] = g_rm
+        grads["c_m"] = p.c_m_nF * (g_tau / p.tau_ms + g_rin / r_in - g_rs / p.r_s_MOhm - g_rm / p.r_m_MOhm)
+    else:
+        grads["c_m"] = p.c_m_nF * (g_tau / p.tau_ms - g_rs / p.r_s_MOhm)
+    sweep_w: dict[str, np.ndarray] = {}
+    n_ctrl = len(pos["ctrl_on"])
+    for key, g in grads.items():
+        w = book.zeros()
+        for a, base in pos["ctrl_on"]:
+            book.add(w, a, base, g / n_ctrl)
+        sweep_w[key] = w
+
+    # control steps one by one (C_lin of each, end level from its last n_ss samples) for controls_disagree
+    per_step = []
+    tail_mask = np.zeros(length)
+    tail_mask[length - p.n_ss:] = 1.0 / p.n_ss
+    g_step = trap - trap.sum() * tail_mask
+    for (a, base), s in zip(pos["ctrl_on"], steps, strict=True):
+        w = book.zeros()
+        book.add(w, a, base, g_step / s)
+        per_step.append(w)
+    ctrl_pair = None
+    if len(per_step) > 1:
+        vals = np.array([w @ i_pA for w in per_step])
+        hi, lo = int(np.argmax(vals)), int(np.argmin(vals))
+        ctrl_pair = (float(vals[hi] - vals[lo]), per_step[hi] - per_step[lo])
+
+    # the membrane frame: Q (R_s + R_m) / R_m and V_m = V_cmd - I R_s, with I the holding current plus the
+    # steady current of the test step (linear part from the control steps, plus the non-linear tail level)
+    frame = MembraneFrame(None, None, None)
+    rows: dict[str, np.ndarray] = {"q_on": w_on, "q_off": w_off, "q_sum": w_on + w_off, **sweep_w}
+    if ctrl_pair is not None:
+        rows["ctrl_diff"] = ctrl_pair[1]
+    if p.r_m_MOhm is not None and p.r_m_MOhm > 0:
+        r_s, r_m = p.r_s_MOhm, p.r_m_MOhm
+        factor = (r_s + r_m) / r_m
+        w_factor = sweep_w["r_s"] / r_m - r_s * sweep_w["r_m"] / r_m**2
+        a, base = pos["test_on"]
+        w_hold = book.zeros()
+        w_hold[base] = 1.0 / (base.stop - base.start)
+        i_hold = float(w_hold @ i_pA)
+        u_tail = np.zeros(u_on.size)
+        if tail_mode == "constant":
+            u_tail[tail_on_sl] = 1.0 / (tail_on_sl.stop - tail_on_sl.start)
+        w_tail = book.zeros()
+        purple_to_sweep(book, w_tail, u_tail, "on", pos, dv, steps, on_source, off_source)
+        i_test = i_hold + dv / p.dv_ctrl_mV * p.i_ss_pA + tail_on_level_pA
+        w_i = w_hold + dv / p.dv_ctrl_mV * sweep_w["i_ss"] + w_tail
+        frame = MembraneFrame(q_on_pC * factor, q_off_pC * factor, prot.v_test_mV - i_test * r_s * 1e-3)
+        rows["q_on_corr"] = factor * w_on + q_on_pC * w_factor
+        rows["q_off_corr"] = factor * w_off + q_off_pC * w_factor
+        rows["v_m"] = -1e-3 * (r_s * w_i + i_test * sweep_w["r_s"])
+    return rows, frame, ctrl_pair
+
+
+def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: MembraneFrame,
+               ctrl_pair: tuple[float, np.ndarray] | None, p: PassiveInputs, pos: dict,
+               ) -> tuple[SweepUncertainty, MembraneFrame]:
+    names = list(rows)
+    se = dict(zip(names, (_se(v) for v in noise.variances(np.vstack([rows[k] for k in names]))), strict=True))
+
+    # the transient fit against the noise floor: mean squared residual over the noise expected in it
+    start = p.mean_on_pA.size - p.t_fit_ms.size
+    n_ctrl = len(pos["ctrl_on"])
+    resid = p.mean_on_pA[start:] - (p.offset_pA + p.amplitude_pA * np.exp(-p.t_fit_ms / p.tau_ms))
+    cont = float(np.trapezoid(noise.psd, noise.nu)) / n_ctrl
+    starts = np.array([a for a, _ in pos["ctrl_on"]])
+    lines = sum(amp * amp / 2.0 * abs(np.mean(np.exp(-2j * np.pi * nu0 * starts))) ** 2
+                for nu0, amp in noise.lines)
+    expected = (cont + lines) * max(resid.size - 3, 1) / resid.size
+    chi2 = float(np.mean(resid**2) / expected) if expected > 0 else None
+
+    unc = SweepUncertainty(
+        noise_rms_pA=math.sqrt(noise.variance_pA2),
+        line_hz=noise.line_hz,
+        q_on_se_pC=se["q_on"], q_off_se_pC=se["q_off"], q_sum_se_pC=se["q_sum"],
+        c_lin_se_nF=se["c_lin"], c_m_se_nF=se["c_m"], tau_se_ms=se["tau"], r_s_se_MOhm=se["r_s"],
+        r_m_se_MOhm=se.get("r_m"), i_ss_se_pA=se["i_ss"],
+        ctrl_diff_nF=None if ctrl_pair is None else ctrl_pair[0], ctrl_diff_se_nF=se.get("ctrl_diff"),
+        fit_chi2=chi2,
+        q_on_corr_se_pC=se.get("q_on_corr"), q_off_corr_se_pC=se.get("q_off_corr"), v_test_m_se_mV=se.get("v_m"),
+    )
+    return unc, frame
