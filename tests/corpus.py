@@ -434,7 +434,50 @@ def broken() -> list[Case]:
         Case("control_chars_in_titles.atf", good.replace(b'"Time (s)"', b'"Time\x07 (s)"', 1),
              Refused(AtfFormatError, r"^line 11: control characters in the column-title line")),
     ]
-    return out
+    return out + hostile_round_two()
+
+
+def abf1_with_tags(n_tags: int) -> bytes:
+    """A valid pyABF-written ABF 1 (3 sweeps x 1000 samples) whose tag count (int32 at byte 48) says ``n_tags``."""
+    data = bytearray(_abf_bytes(np.zeros((3, 1000)), 10_000.0))
+    data[48:52] = int(n_tags).to_bytes(4, "little", signed=True)
+    return bytes(data)
+
+
+def titles_file(n: int, *, promised: int | None = None) -> bytes:
+    """``n`` distinct column titles and 2 rows of zeros (line 2 promises ``promised``, default ``n``)."""
+    titles = "\t".join(f'"c{k} (pA)"' for k in range(n))
+    rows = "\n".join("\t".join(["0"] * n) for _ in range(2))
+    return f"ATF\t1.0\n0\t{promised or n}\n{titles}\n{rows}\n".encode()
+
+
+SMALL_BODY = '"Time (s)"\t"Trace #1 (pA)"\t"Trace #1 (mV)"\n0\t1\t-80\n0.0001\t2\t-80\n'
+
+
+def hostile_round_two() -> list[Case]:
+    """Issue 16: headers that asked for unbounded work or memory, refused by a cap that names the line and limit."""
+    signals = "\t".join(f'"s{k}"' for k in range(200_000))  # a 1.9 MB Signals= record
+    return [
+        Case("abf1_100M_tags.abf", abf1_with_tags(100_000_000),
+             Refused(AbfFormatError, r"damaged or truncated \(100,000,000 tag entries of 64 bytes from byte \d+ "
+                                     r"would end at byte 6,400,\d{3},\d{3}, but the file has 8,192 bytes\)")),
+        Case("abf1_2G_tags.abf", abf1_with_tags(2**31 - 1),
+             Refused(AbfFormatError, r"2,147,483,647 tag entries .* but the file has 8,192 bytes")),
+        Case("abf1_negative_tags.abf", abf1_with_tags(-5), Refused(AbfFormatError, r"the tag count is negative")),
+        Case("titles_200k.atf", titles_file(200_000),
+             Refused(AtfFormatError, r"^line 3: the column-title line is 2,888,889 bytes long, more than the limit "
+                                     r"of 1,048,576 bytes")),
+        Case("titles_20k.atf", titles_file(20_000),
+             Refused(AtfFormatError, r"^line 2: the file has 20,000 data columns, more than the limit of 10,001")),
+        Case("signals_record_1_9_MB.atf", f'ATF\t1.0\n1\t3\n"Signals="\t{signals}\n{SMALL_BODY}'.encode(),
+             Refused(AtfFormatError, r"^line 3: header record 1 is 1,[0-9,]+ bytes long, more than the limit of "
+                                     r"262,144 bytes")),
+        Case("spaces_on_line_2.atf", ("ATF\t1.0\n1" + " " * 50_000 + "x\n").encode(),
+             Refused(AtfFormatError, r"^line 2: this line .* is 50,002 bytes long, more than the limit of 1,024")),
+        Case("records_promised_3M.atf", f"ATF\t1.0\n3000000\t3\n\"Comment=\"\n{SMALL_BODY}".encode(),
+             Refused(AtfFormatError, r"^line 2: the header says 3,000,000 header records, more than the limit "
+                                     r"of 1,000")),
+    ]
 
 
 def _swap(t: np.ndarray, k: int) -> np.ndarray:

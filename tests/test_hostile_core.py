@@ -431,11 +431,11 @@ def test_hand_drawn_tail_lines_must_be_sane():
         AnalysisParams(manual_tail_on=((0.0, 0.0), (1e-303, 1.0)), **both)  # a slope of 1e303 pA/ms overflowed
     with pytest.raises(ParamsError, match=r"manual_tail_on: the currents must lie within \+/-1e\+09 pA"):
         AnalysisParams(manual_tail_on=((0.0, 1e300), (1.0, 0.0)), **both)
-    from signal_core.analysis.responses import tail_baseline
+    from signal_core.analysis.responses import tail_step
     from signal_core.flags import AnalysisError
 
     with pytest.raises(AnalysisError, match="tail line .* is too steep"):
-        tail_baseline(np.zeros(50), 1e4, "manual", None, 0.2, ((0.0, -1e308), (1e-300, 1e308)), "ON", [])
+        tail_step(np.zeros(50), 1e4, "manual", None, 0.2, ((0.0, -1e308), (1e-300, 1e308)), "ON")
 
 
 def test_levels_and_areas_out_of_any_physical_range_are_refused():
@@ -501,3 +501,181 @@ def test_an_exponential_far_from_t_0_is_a_fit_error_not_an_overflow():
     with pytest.raises(FitError, match=r"the amplitude at t = 0 is out of range; measure times from the edge"):
         fit_exponential(t, 5.0 * np.exp(-(t - 1000.0)) + 1.0)
     assert fit_exponential(t - 1000.0, 5.0 * np.exp(-(t - 1000.0)) + 1.0).params["tau"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------- issue 16: bounded work per byte
+def _peak_bytes(fn) -> tuple[int, object]:
+    """Peak bytes traced by tracemalloc while ``fn()`` runs, and its exception (None when it returned)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        error = None
+    except ValueError as exc:  # every user error is one; the caller asserts its type and message
+        error = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, error
+
+
+@pytest.mark.parametrize("n_tags", [100_000_000, 2**31 - 1])
+def test_abf_tag_count_is_refused_before_pyabf_allocates(n_tags, tmp_path, monkeypatch, capsys):
+    # a 8 KB ABF 1 whose tag count said 10^8 made pyABF build 3 lists of 10^8 entries: +2.3 GB of RSS
+    pytest.importorskip("pyabf")
+    from signal_core.io import abf as abf_module
+    from signal_core.io.abf import AbfFormatError
+
+    data = corpus.abf1_with_tags(n_tags)
+    assert len(data) == 8192 and read_recording(corpus.abf1_with_tags(0), name="ok.abf").n_sweeps == 3
+
+    def no_pyabf(path):
+        raise AssertionError("pyABF was called")
+
+    monkeypatch.setattr(abf_module, "_open", no_pyabf)
+    peak, error = _peak_bytes(lambda: read_recording(data, name="tags.abf"))
+    assert isinstance(error, AbfFormatError), error
+    assert f"{n_tags:,} tag entries of 64 bytes" in str(error) and "the file has 8,192 bytes" in str(error)
+    assert peak < 1 * 2**20, peak  # a few KB: nothing proportional to the count
+    path = tmp_path / "tags.abf"
+    path.write_bytes(data)
+    peak, error = _peak_bytes(lambda: cli_rows([str(path)], capsys))
+    assert error is None and peak < 2 * 2**20, (error, peak)
+
+
+def test_abf_guard_accepts_every_real_file_and_checks_abf2_sections():
+    from signal_core.io.abf import AbfFormatError
+    from signal_core.io.abf_guard import ABF2_SECTIONS, check_abf_header
+
+    files = sorted((ROOT.parent / "shared" / "data" / "abf").glob("*.abf"))
+    if not files:
+        pytest.skip("../shared/data/abf is absent")
+    for path in files:
+        check_abf_header(path.read_bytes())  # none is refused
+    abf2 = next(p.read_bytes() for p in files if p.read_bytes()[:4] == b"ABF2")
+    for name, offset in ABF2_SECTIONS.items():
+        bad = bytearray(abf2)
+        bad[offset + 8: offset + 16] = (2**40).to_bytes(8, "little")
+        with pytest.raises(AbfFormatError, match=rf"1,099,511,627,776 {name} section entries of "):
+            check_abf_header(bytes(bad))
+    bad = bytearray(abf2)
+    bad[12:16] = (2**32 - 1).to_bytes(4, "little")  # lActualEpisodes: pyABF builds list(range(sweeps))
+    with pytest.raises(AbfFormatError, match=r"4,294,967,295 sweeps, but the data section holds"):
+        check_abf_header(bytes(bad))
+
+
+def _huge_header_files() -> dict[str, tuple[bytes, str]]:
+    body = corpus.SMALL_BODY
+    records = "\n".join(f'"K{k}=v"' for k in range(3_000_000))  # 38 MB of header records
+    return {
+        "records_3M.atf": ((f"ATF\t1.0\n3000000\t3\n{records}\n{body}").encode(),
+                           r"^line 2: the header says 3,000,000 header records, more than the limit of 1,000"),
+        "records_3M_line_2_says_8.atf": ((f"ATF\t1.0\n8\t3\n{records}\n{body}").encode(),
+                                         r"^line 11: expected the column titles but found another header record"),
+        "comment_40MB.atf": (('ATF\t1.0\n1\t3\n"Comment=' + "x" * 40_000_000 + f'"\n{body}').encode(),
+                             r"^line 3: header record 1 is 40,000,010 bytes long, more than the limit of 262,144"),
+    }
+
+
+def test_huge_header_records_are_refused_by_a_cap_without_copying_them(tmp_path, monkeypatch, capsys):
+    # 3 M records took +1.1 GB of RSS; one 40 MB Comment 59 s and +386 MB
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the data were parsed")
+
+    monkeypatch.setattr(atf_module, "_read_body", no_parsing)
+    for name, (data, pattern) in _huge_header_files().items():
+        peak, error = _peak_bytes(lambda data=data, name=name: read_recording(data, name=name))
+        assert isinstance(error, RecordingFormatError) and re.search(pattern, str(error)), (name, error)
+        assert peak < 2**20, (name, peak)  # the record is measured in place, never copied or decoded
+        path = tmp_path / name
+        path.write_bytes(data)
+        code, rows, _ = cli_rows([str(path)], capsys)
+        assert code == 2 and re.search(pattern, rows[0]["error"][len(name) + 2:]), rows
+        path.unlink()
+
+
+def test_header_caps_leave_clampfit_sized_headers_alone():
+    from signal_core.io.atf_header import MAX_COLUMNS, MAX_HEADER_RECORDS, MAX_RECORD_BYTES
+
+    rec = corpus.base1()
+    cols, titles = corpus.clampfit_columns(rec)
+    records = [f'"Key{k}=value {k}"' for k in range(MAX_HEADER_RECORDS - 1)] + ['"Comment=' + "c" * 200_000 + '"']
+    data = corpus.atf(cols, titles, tuple(records))
+    assert len(records[-1]) < MAX_RECORD_BYTES and MAX_COLUMNS > 2 * 5_000
+    got = read_recording(data, name="many_records.atf")
+    assert got.comment == "c" * 200_000 and len(got.header) == MAX_HEADER_RECORDS
+    np.testing.assert_array_equal(got.data, rec.data)
+
+
+class _CountingStr(str):
+    """A str that counts how often it is compared or hashed (to measure work, not time)."""
+
+    calls = 0
+
+    def __eq__(self, other):
+        type(self).calls += 1
+        return str.__eq__(self, other)
+
+    def __hash__(self):
+        type(self).calls += 1
+        return str.__hash__(self)
+
+
+def test_column_names_are_made_unique_in_linear_work():
+    # `name not in unique` and `unique.count(name)` compared every name with every other: 110k titles, 64-85 s
+    from signal_core.io.atf import _unique_names
+
+    assert _unique_names(["Im", "Im", "Vm", "Im", "Im 2"]) == ["Im", "Im 2", "Vm", "Im 3", "Im 2 2"]
+    work = []
+    for n in (2_000, 8_000):
+        _CountingStr.calls = 0
+        names = [_CountingStr("Im") for _ in range(n)] + [_CountingStr(f"c{k}") for k in range(n)]
+        out = _unique_names(names)
+        assert len(set(out)) == 2 * n and out[:3] == ["Im", "Im 2", "Im 3"]
+        work.append(_CountingStr.calls)
+    assert work[1] < 5 * work[0] and work[1] < 20 * 8_000, work  # 4x the names, about 4x the work
+
+
+def test_header_patterns_are_linear_and_match_as_before():
+    import signal
+
+    from signal_core.io import atf_header
+
+    old = {
+        "record": re.compile(r'^"([^"]*)"((?:\s*[\t,;]\s*"[^"]*")*)\s*[\t,;]?\s*$'),
+        "line1": re.compile(r'^\s*"?ATF"?\s*[\t ,;]\s*"?(\d+(?:\.\d*)?)"?\s*[\t,;]?\s*$', re.IGNORECASE),
+        "line2": re.compile(r'^\s*"?(\d+)"?\s*[\t ,;]\s*"?(\d+)"?\s*[\t,;]?\s*$'),
+        "title": re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$"),
+    }
+    new = {"record": atf_header._RECORD_RE, "line1": atf_header._LINE1_RE, "line2": atf_header._LINE2_RE}
+    rng = np.random.default_rng(16)
+    alphabets = {"record": list('"a=\t ,;x'), "line1": list('"ATF1.0\t ,;x'), "line2": list('"18\t ,;x'),
+                 "title": list("ab (pA)\t")}
+    for kind, alphabet in alphabets.items():
+        for _ in range(20_000):
+            text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 13))))
+            if kind == "record":
+                text = '"a=b"' + text
+            want = old[kind].match(text)
+            if kind == "title":
+                expected = (want.group(1).strip(), want.group(2).strip()) if want else (text.strip(), "")
+                assert atf_header._split_title(text) == expected, repr(text)
+                continue
+            got = new[kind].match(text)
+            assert (got and got.groups()) == (want and want.groups()), (kind, repr(text))
+
+    def too_slow(*_):
+        raise TimeoutError("a header pattern backtracked")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)  # the old patterns took minutes on these lines (10 s for 20,000 tabs); linear takes ms
+    try:
+        for text in ('"a=b"' + "\t" * 200_000 + "x", '"a=b"' + " \t" * 100_000 + "x", '"a=b"' + ' ; "c"' * 50_000 + "x"):
+            assert atf_header._RECORD_RE.match(text) is None
+        assert atf_header._LINE1_RE.match("ATF" + " " * 200_000 + "x") is None
+        assert atf_header._LINE2_RE.match("1" + " " * 200_000 + "2" + "\t" * 200_000 + "x") is None
+        assert atf_header._split_title("a" + " " * 200_000 + "x (pA) ") == ("a" + " " * 200_000 + "x", "pA")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -154,10 +154,25 @@ def _layout(head: _Head, data_cols: list[int], segment: int | None) -> tuple[lis
             kind = classify_unit(unit)
             names.append(kind if _TRACE_RE.match(name) or not name else name)
             names[-1] = names[-1] or unit or f"signal {len(names)}"
+    return sweeps, _unique_names(names)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """``a, a, a`` -> ``a, a 2, a 3``; linear in the number of names (a set, a counter per name)."""
+    used: set[str] = set()
+    counters: dict[str, int] = {}
     unique: list[str] = []
     for name in names:
-        unique.append(name if name not in unique else f"{name} {unique.count(name) + 2}")
-    return sweeps, unique
+        candidate = name
+        if candidate in used:
+            k = counters.get(name, 2)
+            while f"{name} {k}" in used:
+                k += 1
+            counters[name] = k + 1
+            candidate = f"{name} {k}"
+        used.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def read_atf(source: bytes | str | os.PathLike, *, name: str | None = None,

@@ -17,7 +17,23 @@ from dataclasses import dataclass, field
 
 from signal_core.errors import RecordingFormatError
 
-__all__ = ["AtfFormatError"]
+__all__ = ["MAX_COLUMNS", "MAX_HEADER_BYTES", "MAX_HEADER_RECORDS", "MAX_RECORD_BYTES", "MAX_TITLE_LINE_BYTES",
+           "AtfFormatError"]
+
+#: bounded work per byte (issue 16): caps on what the header may ask the reader to do.  Clampfit writes
+#: 8-30 records of a few hundred bytes, and 1 + 2 columns per sweep.
+#: most header records line 2 may promise
+MAX_HEADER_RECORDS = 1_000
+#: longest header record (one line, bytes): a Comment, or SweepStartTimesMS / Signals for thousands of sweeps
+MAX_RECORD_BYTES = 256 * 1024
+#: all header records together (bytes)
+MAX_HEADER_BYTES = 4 * 1024 * 1024
+#: most data columns (5,000 sweeps of current and voltage plus a time column fit)
+MAX_COLUMNS = 10_001
+#: longest column-title line (bytes)
+MAX_TITLE_LINE_BYTES = 1024 * 1024
+#: line 1 (``ATF 1.0``) and line 2 (two numbers) are short: anything longer is not an ATF header
+_MAX_SHORT_LINE_BYTES = 1024
 
 
 class AtfFormatError(RecordingFormatError):
@@ -28,12 +44,17 @@ def _err(line: int, message: str) -> AtfFormatError:
     return AtfFormatError(f"line {line}: {message}")
 
 
-_LINE1_RE = re.compile(r'^\s*"?ATF"?\s*[\t ,;]\s*"?(\d+(?:\.\d*)?)"?\s*[\t,;]?\s*$', re.IGNORECASE)
-_LINE2_RE = re.compile(r'^\s*"?(\d+)"?\s*[\t ,;]\s*"?(\d+)"?\s*[\t,;]?\s*$')
-_RECORD_RE = re.compile(r'^"([^"]*)"((?:\s*[\t,;]\s*"[^"]*")*)\s*[\t,;]?\s*$')
+# Every pattern matches in linear time: no two adjacent parts can take the same characters (the old
+# ``\s*[\t,;]?\s*$`` took a run of tabs in quadratically many ways before failing: 10 s for 20,000 tabs).
+# A separator: whitespace around one ',' or ';', or whitespace holding at least one tab (a space alone is not one).
+_SEP = r"(?:\s*[,;]\s*|[^\S\t]*\t\s*)"
+_SEP_OR_SPACE = r"(?:\s*[,;]\s*|\s+)"
+_END = r"\s*(?:[,;]\s*)?$"
+_LINE1_RE = re.compile(r'^\s*"?ATF"?' + _SEP_OR_SPACE + r'"?(\d+(?:\.\d*)?)"?' + _END, re.IGNORECASE)
+_LINE2_RE = re.compile(r'^\s*"?(\d+)"?' + _SEP_OR_SPACE + r'"?(\d+)"?' + _END)
+_RECORD_RE = re.compile(r'^"([^"]*)"((?:' + _SEP + r'"[^"]*")*)' + _END)
 _QUOTED_RE = re.compile(r'"([^"]*)"')
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_TITLE_RE = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
 
 
 @dataclass
@@ -82,20 +103,40 @@ def _show(text: str, limit: int = 40) -> str:
 
 
 def _split_title(title: str) -> tuple[str, str]:
-    """``"Trace #1 (pA)"`` -> ``("Trace #1", "pA")``; no parentheses -> unit ``""``."""
-    match = _TITLE_RE.match(title.strip())
-    if match:
-        return match.group(1).strip(), match.group(2).strip()
-    return title.strip(), ""
+    """``"Trace #1 (pA)"`` -> ``("Trace #1", "pA")``; no parentheses -> unit ``""``.
+
+    The unit is the text in the last parentheses, which must end the title and hold no other
+    parenthesis (string methods, linear in the title's length).
+    """
+    text = title.strip()
+    if text.endswith(")"):
+        opening = text.rfind("(", 0, len(text) - 1)
+        inner = text[opening + 1:-1]
+        if opening >= 0 and ")" not in inner:
+            return text[:opening].strip(), inner.strip()
+    return text, ""
+
+
+def _line_bytes(data: bytes, pos: int) -> int:
+    """Length (bytes, without the line end) of the line starting at ``pos``, found without copying it."""
+    nl = data.find(b"\n", pos)
+    end = len(data) if nl < 0 else nl
+    return end - pos - (1 if end > pos and data[end - 1:end] == b"\r" else 0)
+
+
+def _too_long(what: str, n_bytes: int, limit: int) -> str:
+    return (f"{what} is {n_bytes:,} bytes long, more than the limit of {limit:,} bytes: it was not read "
+            "(a damaged file, or not an ATF file)")
 
 
 # --------------------------------------------------------------------------- header
 def _parse_head(data: bytes, start: int) -> _Head:
     """The header of ``data`` from byte ``start`` (after a BOM), or an AtfFormatError naming the line."""
     head = _Head()
-    raw, pos = _next_line(data, start)
+    short = _line_bytes(data, start) <= _MAX_SHORT_LINE_BYTES
+    raw, pos = _next_line(data, start) if short else (b"", start)
     first = _decode(raw or b"")
-    match = _LINE1_RE.match(first)
+    match = _LINE1_RE.match(first) if short else None
     if match is None:
         hint = " (it looks like a binary ABF file)" if data[start:start + 3] == b"ABF" else ""
         raise _err(1, f"not an ATF file{hint}: it must start with 'ATF 1.0' but starts with "
@@ -107,6 +148,9 @@ def _parse_head(data: bytes, start: int) -> _Head:
         line = data.count(b"\n", start, nul) + 1
         raise _err(line, "binary data (NUL bytes) inside the text: the file is damaged or not an ATF file")
 
+    if _line_bytes(data, pos) > _MAX_SHORT_LINE_BYTES:
+        raise _err(2, _too_long("this line (the number of header records and of data columns)",
+                                _line_bytes(data, pos), _MAX_SHORT_LINE_BYTES))
     raw, pos = _next_line(data, pos)
     line2 = _decode(raw) if raw is not None else ""
     match = _LINE2_RE.match(line2)
@@ -116,9 +160,20 @@ def _parse_head(data: bytes, start: int) -> _Head:
     head.n_records, head.m = int(match.group(1)), int(match.group(2))
     if head.m < 1:
         raise _err(2, "the header says the file has 0 data columns")
+    if head.n_records > MAX_HEADER_RECORDS:
+        raise _err(2, f"the header says {head.n_records:,} header records, more than the limit of "
+                      f"{MAX_HEADER_RECORDS:,}: it was not read (a damaged file, or not an ATF file)")
 
     line_no = 2
+    records_start = pos
     for k in range(1, head.n_records + 1):
+        n_bytes = _line_bytes(data, pos)
+        if n_bytes > MAX_RECORD_BYTES:
+            raise _err(line_no + 1, _too_long(f"header record {k}", n_bytes, MAX_RECORD_BYTES))
+        if pos + n_bytes - records_start > MAX_HEADER_BYTES:
+            raise _err(line_no + 1, f"the header records reach {pos + n_bytes - records_start:,} bytes by record "
+                                    f"{k}, more than the limit of {MAX_HEADER_BYTES:,} bytes for all of them: "
+                                    "it was not read")
         raw, pos = _next_line(data, pos)
         line_no += 1
         if raw is None:
@@ -129,8 +184,10 @@ def _parse_head(data: bytes, start: int) -> _Head:
                                 "it): it looks truncated (cut off while being written or copied)")
         _parse_record(head, _decode(raw), line_no, k)
 
-    raw, pos = _next_line(data, pos)
     line_no += 1
+    if _line_bytes(data, pos) > MAX_TITLE_LINE_BYTES:
+        raise _err(line_no, _too_long("the column-title line", _line_bytes(data, pos), MAX_TITLE_LINE_BYTES))
+    raw, pos = _next_line(data, pos)
     head.title_line = line_no
     if raw is None:
         raise _err(line_no, "the file ends before the column-title line (e.g. '\"Time (s)\" \"Trace #1 (pA)\"')")
@@ -160,6 +217,9 @@ def _parse_head(data: bytes, start: int) -> _Head:
     if len(titles) != head.m:
         raise _err(2, f"the header says {head.m} data columns but the column-title line (line {line_no}) "
                       f"has {len(titles)}")
+    if head.m > MAX_COLUMNS:
+        raise _err(2, f"the file has {head.m:,} data columns, more than the limit of {MAX_COLUMNS:,}: it was "
+                      "not read; export fewer sweeps per file")
     head.titles = titles
     head.trailing = row.rstrip(" \r").endswith(head.sep) and head.m > 0
     if head.sep != "," and data.find(b",", pos) >= 0:
