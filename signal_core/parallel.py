@@ -257,6 +257,19 @@ def analyze_files(
     numpy and scipy again (about 0.7 s each). The fork server is a fresh single-threaded process
     that imports them once; workers fork from it in milliseconds, also on later calls from a
     long-running app. Errors that are bugs (not about the data) are raised, as with ``workers=1``.
+
+    Examples
+    --------
+    One row per file and sweep, with the command line's JSON keys (units in the names):
+
+    >>> import pathlib, tempfile
+    >>> import signal_core as sc
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder, "demo_0001_-20mV.atf")
+    ...     _ = path.write_bytes(sc.demo_recording().to_atf_bytes())
+    ...     rows = sc.analyze_files([path], sc.AnalysisParams(filters=["butter:2000"]))
+    >>> [(row["sweep"], round(row["v_test_mV"]), round(row["r_s_MOhm"]), row["error"]) for row in rows[0]]
+    [(1, -20, 14, None)]
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")

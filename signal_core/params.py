@@ -16,6 +16,7 @@ from signal_core.errors import SignalCoreError
 from signal_core.filters.specs import FilterSpec
 from signal_core.protocol.steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
 from signal_core.protocol.timing import ProtocolTiming
+from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 

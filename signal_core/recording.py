@@ -7,6 +7,7 @@ voltage in mV.  Readers convert at the edge (nA, A -> pA; V -> mV; ms -> s) with
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 

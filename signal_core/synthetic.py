@@ -282,17 +282,40 @@ def simulate(
     return SyntheticRecording(rec, cell, tuple(protocols), tuple(truths), fs_hz, noise_pA, tone_hz, tone_pA_rms)
 
 
-def demo_recording(seed: int = 521) -> SyntheticRecording:
+def demo_recording(seed: int = 521, *, v_tests_mV: tuple[float, ...] | None = None) -> SyntheticRecording:
     """The app's demo: a cell and protocol like the lab's sample recording (202304_0521).
 
     Holding -80 mV, two 100 ms control steps to -100 mV, a 100 ms test pulse to
     -20 mV, 100 kHz, 1.1 s; R_s 14 MOhm, C_m 0.7 nF (tau ~ 9.8 ms); 20 pA of
     white noise and a 15.6 kHz, 1200 pA rms interference tone, as on the rig.
+    The cell's charge follows a Boltzmann with Q_max 20 pC, V_half -34 mV, k 8.7 mV.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the noise.
+    v_tests_mV : tuple of float, optional
+        One sweep per test level (mV), for a Q-V set in one recording; default one sweep at -20 mV.
+
+    Returns
+    -------
+    SyntheticRecording
+        ``.recording`` (a :class:`~signal_core.recording.Recording`), ``.cell`` (the truth:
+        ``c_m_nF``, ``r_s_MOhm`` ...) and ``.truths`` (per sweep: the expected Q_on, Q_off in pC).
+
+    Examples
+    --------
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> demo.recording.n_sweeps, demo.recording.fs_hz, demo.cell.c_m_nF, demo.cell.r_s_MOhm
+    (1, 100000.0, 0.7, 14.0)
+    >>> sc.demo_recording(v_tests_mV=(-60.0, -40.0, -20.0)).recording.n_sweeps
+    3
     """
     cell = CellModel(c_m_nF=0.7, r_s_MOhm=14.0, r_m_MOhm=300.0, e_leak_mV=-20.0,
                      q_max_pC=20.0, v_half_mV=-34.0, k_mV=8.7, tau_q_ms=8.0)
     timing = ProtocolTiming(t0_ms=17.2, control_ms=100.0, control_off_ms=100.0, n_control=2,
                             test_ms=100.0, v_hold_mV=-80.0, v_control_mV=-100.0, v_test_mV=-20.0)
-    return simulate(cell, timing, fs_hz=100_000.0, duration_ms=1100.0, noise_pA=20.0,
+    return simulate(cell, timing, v_tests_mV=v_tests_mV, fs_hz=100_000.0, duration_ms=1100.0, noise_pA=20.0,
                     tone_hz=15_625.0, tone_pA_rms=1200.0, v_noise_mV=0.15, seed=seed,
-                    name="demo_0001_-20mV.atf")
+                    name="demo_0001_-20mV.atf" if v_tests_mV is None else "demo_0001.atf")

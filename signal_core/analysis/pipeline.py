@@ -147,7 +147,28 @@ class ChargeResult:
 
 @dataclass(frozen=True)
 class SweepFailure:
-    """A sweep that could not be analysed, with the reason in plain words."""
+    """A sweep that could not be analysed, with the reason in plain words.
+
+    Attributes
+    ----------
+    sweep : int
+        0-based sweep index.
+    name : str
+        The recording's file name.
+    error : str
+        Why, in words a physiologist understands (units as in the data: pA, mV, ms).
+
+    Examples
+    --------
+    A recording with a voltage channel (mV) but no current channel (pA) cannot be analysed:
+
+    >>> import numpy as np
+    >>> import signal_core as sc
+    >>> rec = sc.Recording(np.zeros((1, 1, 100)), fs_hz=1000.0, channel_names=("Vm",),
+    ...                    channel_units=("mV",), voltage_channel=0, name="v_only.atf")
+    >>> sc.analyze_recording(rec)[0].error
+    'the recording has no current channel (no column in pA, nA or A)'
+    """
 
     sweep: int
     name: str
@@ -265,6 +286,20 @@ def analyze_sweep(
         peak = float(np.max(np.abs(raw)))
         if not peak <= MAX_ABS_CURRENT_PA:
             raise AnalysisError(_current_too_large(peak))
+
+    Examples
+    --------
+    The demo is a simulated cell with known truth (C_m 0.7 nF, R_s 14 MOhm, test pulse to -20 mV):
+
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> res = sc.analyze_sweep(demo.recording, 0, sc.AnalysisParams(filters=["butter:2000"]))
+    >>> round(res.v_test_mV), round(res.r_s_MOhm)
+    (-20, 14)
+    >>> abs(res.c_m_nF - demo.cell.c_m_nF) < 0.05 * demo.cell.c_m_nF
+    True
+    >>> abs(res.q_on_pC - demo.truths[0].q_on_expected_pC) < 0.1 * demo.truths[0].q_on_expected_pC
+    True
         i = apply_chain(raw, fs, params.filters) if params.filters else raw
     else:
         i = np.asarray(current_pA, dtype=np.float64)
@@ -415,6 +450,25 @@ def analyze_sweep(
 
 def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> list[ChargeResult | SweepFailure]:
     """Analyse every sweep; a sweep that fails becomes a :class:`SweepFailure`, the others go on.
+
+    Parameters
+    ----------
+    rec : Recording
+        The recording (pA, mV, s).
+    params : AnalysisParams, optional
+        The recipe, the same for every sweep (defaults when omitted).
+
+    Returns
+    -------
+    list of ChargeResult or SweepFailure
+        One per sweep, in order (charges pC, capacitances nF, resistances MOhm, times ms).
+
+    Examples
+    --------
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording(v_tests_mV=(-60.0, -20.0))   # two sweeps, test pulses to -60 and -20 mV
+    >>> [round(r.v_test_mV) for r in sc.analyze_recording(demo.recording)]
+    [-60, -20]
 
     The filter chain runs once over all sweeps; when it does not fit the recording
     (a :class:`FilterError`, e.g. a cutoff above this file's Nyquist frequency) every

@@ -60,7 +60,19 @@ __all__ = [
 
 
 def recipe_json(params: AnalysisParams) -> bytes:
-    """The recipe as UTF-8 JSON (indented, newline at the end); ``AnalysisParams.from_json`` reads it back."""
+    """The recipe as UTF-8 JSON (indented, newline at the end); ``AnalysisParams.from_json`` reads it back.
+
+    Every number of the recipe keeps its unit in its name (``baseline_ms``, ``v_test_mV``,
+    ``cutoff_hz``); the app's "Recipe (.json)" download and ``--recipe FILE`` use this form.
+
+    Examples
+    --------
+    >>> import signal_core as sc
+    >>> recipe = sc.AnalysisParams(filters=["butter:2000"], baseline_ms=4.0)
+    >>> text = sc.recipe_json(recipe)
+    >>> b'"baseline_ms": 4.0' in text, sc.AnalysisParams.from_json(text) == recipe
+    (True, True)
+    """
     return (params.to_json(indent=2) + "\n").encode("utf-8")
 
 

@@ -69,6 +69,17 @@ def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | Swe
 
     Returns UTF-8 bytes; ``pandas.read_csv`` reads them back to the same numbers.
     """
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> entry = sc.ExportEntry("demo.atf", "0" * 64, 0, sc.analyze_sweep(demo.recording))
+    >>> import csv
+    >>> (row,) = csv.DictReader(io.StringIO(sc.results_csv([entry]).decode("utf-8")))
+    >>> row["file"], row["sweep"], round(float(row["r_s_MOhm"])), row["error"]
+    ('demo.atf', '1', 14, '')
     rows: list[list[str]] = [list(ROW_KEYS)]
     for e in entries:
         values = {"file": e.file_name, "sweep": e.sweep_number, **e.result.scalars(),
@@ -120,6 +131,18 @@ def curves_csv(entries: Sequence[ExportEntry], *, max_points: int | None = None,
     by default; ``max_points`` reduces each curve by block means (as the workbook does).
     """
     out = io.StringIO()
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> entry = sc.ExportEntry("demo.atf", "0" * 64, 0, sc.analyze_sweep(demo.recording))
+    >>> lines = sc.curves_csv([entry], max_points=100).decode("utf-8").splitlines()
+    >>> lines[0]
+    'file,sweep,curve,t_ms,value,unit'
+    >>> {"purple_on", "purple_off", "magenta_on", "orange"} <= {line.split(",")[2] for line in lines[1:]}
+    True
     out.write("file,sweep,curve,t_ms,value,unit\n")
     for e in entries:
         file = _text(e.file_name, excel_safe)

@@ -56,6 +56,17 @@ class ExportEntry:
         Size of the file (bytes).
     result : ChargeResult
         The sweep's analysis.
+
+    Examples
+    --------
+    What the workbooks and CSV writers take: one per analysed sweep (charges pC, C nF, R MOhm):
+
+    >>> import io, zipfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> entry = sc.ExportEntry("demo.atf", "0" * 64, 0, sc.analyze_sweep(demo.recording))
+    >>> entry.title, entry.sweep_number, round(entry.result.r_s_MOhm)
+    ('demo.atf | sweep 1', 1, 14)
     """
 
     file_name: str

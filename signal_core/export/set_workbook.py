@@ -141,6 +141,16 @@ def set_workbook(
     -------
     bytes
         The .xlsx file.
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> entry = sc.ExportEntry("demo.atf", "0" * 64, 0, sc.analyze_sweep(demo.recording))
+    >>> xlsx = sc.set_workbook([entry], set_name="cell 3")
+    >>> b'name="Set summary"' in zipfile.ZipFile(io.BytesIO(xlsx)).read("xl/workbook.xml")
+    True
     """
     entries = list(entries)
     fails = normalise_failures(failures)

@@ -334,6 +334,17 @@ def analysis_workbook(
     bytes
         The .xlsx file.
     """
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording()
+    >>> entry = sc.ExportEntry("demo.atf", "0" * 64, 0, sc.analyze_sweep(demo.recording))
+    >>> xlsx = sc.analysis_workbook([entry], params=entry.result.params)
+    >>> sheets = zipfile.ZipFile(io.BytesIO(xlsx)).read("xl/workbook.xml")
+    >>> all(f'name="{s}"'.encode() in sheets for s in ("Summary", "Parameters", "Curves", "Provenance"))
+    True
     entries = list(entries)
     fails = normalise_failures(failures)
     when = exported_at or datetime.now(UTC)

@@ -107,6 +107,19 @@ class FilterSpec:
         Notch centre (Hz) and quality factor (centre / -3 dB bandwidth).
     enabled : bool
         A disabled filter passes its input through unchanged.
+
+    Examples
+    --------
+    The command line's ``--filter`` syntax, or the fields (Hz, samples):
+
+    >>> import signal_core as sc
+    >>> spec = sc.FilterSpec.parse("butter:2000:4")
+    >>> spec.kind, spec.cutoff_hz, spec.order
+    ('butter', 2000.0, 4)
+    >>> spec == sc.FilterSpec(kind="butter", cutoff_hz=2000.0)
+    True
+    >>> sc.FilterSpec.parse("notch:50").freq_hz
+    50.0
     """
 
     kind: str

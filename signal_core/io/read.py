@@ -64,6 +64,18 @@ def read_recording(source: bytes | str | os.PathLike, *, name: str | None = None
         Catch them all with ``except RecordingFormatError``.  Bytes (an upload) larger than
         :data:`MAX_UPLOAD_BYTES` are refused before anything else; a recording whose parsed
         size would exceed the memory budget is refused before it is parsed.
+
+    Examples
+    --------
+    Currents come out in pA and voltages in mV whatever the file's units; time in s:
+
+    >>> import signal_core as sc
+    >>> data = sc.demo_recording().to_atf_bytes()   # an ATF file's bytes, as an upload gives them
+    >>> rec = sc.read_recording(data, name="demo.atf")
+    >>> rec.n_sweeps, rec.fs_hz, rec.channel_units
+    (1, 100000.0, ('pA', 'mV'))
+    >>> round(rec.duration_s, 3)
+    1.1
     """
     if isinstance(source, bytes | bytearray | memoryview):
         check_upload_size(len(source) if not isinstance(source, memoryview) else source.nbytes, name or "")
