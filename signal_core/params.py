@@ -16,7 +16,6 @@ from signal_core.errors import SignalCoreError
 from signal_core.filters.specs import FilterSpec
 from signal_core.protocol.steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
 from signal_core.protocol.timing import ProtocolTiming
-from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 
@@ -131,6 +130,19 @@ class AnalysisParams:
         Membrane area for the specific capacitance (um^2).
     temperature_C : float
         Temperature for the effective valence z = (RT/F)/k (deg C).
+
+    Examples
+    --------
+    A 2 kHz Butterworth low-pass and a 5 ms baseline window; the recipe survives JSON:
+
+    >>> import signal_core as sc
+    >>> recipe = sc.AnalysisParams(filters=["butter:2000"], baseline_ms=5.0)
+    >>> recipe.filters[0].cutoff_hz
+    2000.0
+    >>> sc.AnalysisParams.from_json(recipe.to_json()) == recipe
+    True
+    >>> recipe.replace(tail_mode="line").tail_mode
+    'line'
     """
 
     filters: tuple[FilterSpec, ...] = ()

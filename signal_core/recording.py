@@ -7,7 +7,6 @@ voltage in mV.  Readers convert at the edge (nA, A -> pA; V -> mV; ms -> s) with
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -123,6 +122,19 @@ class Recording:
     file_units : tuple of str
         Each channel's unit as the file wrote it (before conversion), "" when unknown;
         :func:`reinterpret_units` uses it to say what was overridden.
+
+    Examples
+    --------
+    Two sweeps of 1000 samples at 10 kHz (0.1 s each), a current (pA) and a voltage (mV) channel:
+
+    >>> import numpy as np
+    >>> import signal_core as sc
+    >>> rec = sc.Recording(np.zeros((2, 2, 1000)), fs_hz=10_000.0, channel_names=("Im", "Vm"),
+    ...                    channel_units=("pA", "mV"), current_channel=0, voltage_channel=1)
+    >>> rec.n_sweeps, rec.n_samples, rec.duration_s
+    (2, 1000, 0.1)
+    >>> rec.current(1).shape
+    (1000,)
     """
 
     data: np.ndarray
