@@ -6,6 +6,7 @@ from app import heap, history, nav, state, streamlit_fixes, ui
 
 streamlit_fixes.keep_deferred_downloads()  # once per process: downloads survive other sessions' reruns
 streamlit_fixes.guard_locked_sessions()  # once per process: no uploads before the password gate
+streamlit_fixes.keep_odd_upload_names()  # once per process: NUL and very long names reach the app
 heap.freeze_startup_heap()  # once per process: the GC after every run skips the imported modules
 
 st.set_page_config(page_title="Signal Analyzer", page_icon=nav.PAGE_ICON, layout="wide")

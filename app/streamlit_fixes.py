@@ -26,6 +26,14 @@ nothing is stored.  Without a password every session passes the gate in its firs
 its page shows an uploader.  The same call switches ``/_stcore/metrics`` off (``404``): the
 endpoint has no session, so it cannot be put behind the password.
 
+Upload names (issue 16, item 10).  Streamlit re-checks an uploaded file's name on every rerun of
+its session and raises on a NUL ("Filename cannot contain null bytes") *before* the script runs:
+every later run of that session failed with the generic error page.  The upload route's multipart
+parser (python-multipart) refuses a part header over 4,224 bytes, so names over ~4,100 characters
+failed with ``400`` and the app never heard of them.  :func:`keep_odd_upload_names` stores a NUL in
+a name as U+FFFD (the app then tells the user, see ``app.state.on_upload``) and lets a part header
+reach :data:`MAX_PART_HEADER_BYTES`, so the app can shorten the name itself and say so.
+
 The first run of a process (issue 16, found with the protocol client).  An app with a ``pages/``
 folder starts in Streamlit's multipage "v1" mode: until some run calls ``st.navigation``, a run that
 asks for a page path (``/history``) executes ``pages/5_history.py`` *instead of* the entry script --
@@ -45,7 +53,9 @@ __all__ = [
     "COORDINATE_PREFIX",
     "allow_uploads",
     "guard_locked_sessions",
+    "MAX_PART_HEADER_BYTES",
     "keep_deferred_downloads",
+    "keep_odd_upload_names",
     "main_script_first",
     "original_execute_deferred",
     "uploads_allowed",
@@ -210,3 +220,42 @@ def main_script_first() -> None:
 
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+#: the longest multipart part header the upload route accepts (bytes): a file name of ~60,000 characters
+MAX_PART_HEADER_BYTES = 64 * 1024
+_names_patched = False
+
+
+def keep_odd_upload_names() -> bool:
+    """Patch once per process: NUL in an upload name stored as U+FFFD; long names reach the app (see above).
+
+    Returns True when both patches are in place.
+    """
+    global _names_patched
+    with _gate_lock:
+        if _names_patched:
+            return True
+        try:
+            import python_multipart
+            from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+        except ImportError:
+            logger.warning("odd upload names are not handled (Streamlit or python-multipart changed)")
+            return False
+        add_file = MemoryUploadedFileManager.add_file
+        parser_init = python_multipart.MultipartParser.__init__
+
+        def add_file_without_nul(self, session_id: str, file) -> None:
+            if "\0" in (file.name or ""):
+                file = file._replace(name=file.name.replace("\0", "\ufffd"))
+            return add_file(self, session_id, file)
+
+        def init_with_long_headers(self, boundary, callbacks=None, max_size=float("inf"), *,
+                                   max_header_count: int = 8, max_header_size: int = MAX_PART_HEADER_BYTES):
+            parser_init(self, boundary, callbacks, max_size, max_header_count=max_header_count,
+                        max_header_size=max(max_header_size, MAX_PART_HEADER_BYTES))
+
+        MemoryUploadedFileManager.add_file = add_file_without_nul
+        python_multipart.MultipartParser.__init__ = init_with_long_headers
+        _names_patched = True
+        return True

@@ -290,7 +290,7 @@ class StreamlitClient:
         for (name, data), u in zip(files, urls.file_urls, strict=True):
             status = await self.put_file(u.upload_url, name, data)
             if status != 204:
-                raise RuntimeError(f"upload of {name!r} answered HTTP {status}")
+                raise RuntimeError(f"upload of {name[:60]!r} answered HTTP {status}")
             info = ws.file_uploader_state_value.uploaded_file_info.add()
             info.name, info.size, info.file_id = name, len(data), u.file_id
             info.file_urls.CopyFrom(u)
