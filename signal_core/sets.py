@@ -70,6 +70,15 @@ class QvPoint:
     ``v_source`` is one of :data:`V2_SOURCES`; ``v_name_mV`` what the file name says (single-sweep
     files) or None; ``note`` explains a disagreement or a V2 that is not the one the charges were
     computed with ("" when there is nothing to say).
+
+    Examples
+    --------
+    >>> import signal_core as sc
+    >>> p = sc.QvPoint(file="cell3_0006_-20mV.atf", sweep=1, v_test_mV=-20.0, v_source="voltage channel",
+    ...                v_name_mV=-20.0, q_on_pC=3.6, q_off_pC=-3.5, q_off_over_on=-0.97, c_m_nF=0.7,
+    ...                q_on_per_c_m_nC_per_uF=5.1, flags=(), excluded=False, set_id="")
+    >>> p.to_dict()["q_on_pC"]
+    3.6
     """
 
     file: str
@@ -82,15 +91,6 @@ class QvPoint:
     q_off_over_on: float | None
     c_m_nF: float | None
     q_on_per_c_m_nC_per_uF: float | None
-
-    Examples
-    --------
-    >>> import signal_core as sc
-    >>> p = sc.QvPoint(file="cell3_0006_-20mV.atf", sweep=1, v_test_mV=-20.0, v_source="voltage channel",
-    ...                v_name_mV=-20.0, q_on_pC=3.6, q_off_pC=-3.5, q_off_over_on=-0.97, c_m_nF=0.7,
-    ...                q_on_per_c_m_nC_per_uF=5.1, flags=(), excluded=False, set_id="")
-    >>> p.to_dict()["q_on_pC"]
-    3.6
     flags: tuple[str, ...]
     excluded: bool
     set_id: str
@@ -167,6 +167,24 @@ def qv_points(
     Without an override, V2 is the row's: "voltage channel" (with a note when the file name
     differs by more than 2 mV), "file name" (no voltage channel, V2 taken from the name, see
     :func:`analyze_files` ``v_test_from_name``), or "manual" (the recipe's V2 or timing parameters).
+
+    Returns
+    -------
+    list of QvPoint
+        One per analysed sweep (V2 in mV, charges in pC, C_m in nF).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording(v_tests_mV=(-60.0, -40.0, -20.0, 0.0))   # one sweep per V2 (mV)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder, "cell3_0001.atf")
+    ...     _ = path.write_bytes(demo.to_atf_bytes())
+    ...     rows = sc.analyze_files([path], sc.AnalysisParams(filters=["butter:2000"]))
+    >>> points = sc.qv_points(rows)
+    >>> [p.sweep for p in points], [round(p.v_test_mV) for p in points], {p.v_source for p in points}
+    ([1, 2, 3, 4], [-60, -40, -20, 0], {'voltage channel'})
     """
     overrides: dict = {}
     for key, value in (v_overrides or {}).items():
@@ -189,24 +207,6 @@ def qv_points(
             if set_id is None:
                 set_id = parse_filename(file).set_id or DEFAULT_SET_ID
             points.append(QvPoint(
-
-    Returns
-    -------
-    list of QvPoint
-        One per analysed sweep (V2 in mV, charges in pC, C_m in nF).
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> import signal_core as sc
-    >>> demo = sc.demo_recording(v_tests_mV=(-60.0, -40.0, -20.0, 0.0))   # one sweep per V2 (mV)
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = pathlib.Path(folder, "cell3_0001.atf")
-    ...     _ = path.write_bytes(demo.to_atf_bytes())
-    ...     rows = sc.analyze_files([path], sc.AnalysisParams(filters=["butter:2000"]))
-    >>> points = sc.qv_points(rows)
-    >>> [p.sweep for p in points], [round(p.v_test_mV) for p in points], {p.v_source for p in points}
-    ([1, 2, 3, 4], [-60, -40, -20, 0], {'voltage channel'})
                 file=file, sweep=sweep, v_test_mV=v, v_source=source, v_name_mV=v_name,
                 q_on_pC=row["q_on_pC"], q_off_pC=row["q_off_pC"], q_off_over_on=row["q_off_over_on"],
                 c_m_nF=row["c_m_nF"], q_on_per_c_m_nC_per_uF=row["q_on_per_c_m_nC_per_uF"],
@@ -254,6 +254,38 @@ def fit_sets(
 
     A set that cannot be fitted gets the error's text; the other sets are still fitted.
     See :func:`fit_points` for ``quantity``.
+
+    Parameters
+    ----------
+    points : sequence of QvPoint
+        From :func:`qv_points` (V2 in mV, charges in pC).
+    quantity : str
+        ``"q_on_pC"``, ``"minus_q_off_pC"`` (pC) or ``"q_on_per_c_m"`` (nC/uF).
+    with_offset : bool
+        Fit a constant offset too (needs 4 points instead of 3).
+    temperature_C : float
+        For the effective valence z = (RT/F)/k (deg C).
+
+    Returns
+    -------
+    dict of set id -> QvFit or str
+        Q_max (pC), V_half and k (mV), z, their standard errors; or why the set could not be fitted.
+
+    Examples
+    --------
+    The demo cell's charge follows a Boltzmann with V_half -34 mV and k 8.7 mV:
+
+    >>> import pathlib, tempfile
+    >>> import signal_core as sc
+    >>> demo = sc.demo_recording(v_tests_mV=(-60.0, -40.0, -20.0, 0.0))   # one sweep per V2 (mV)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder, "cell3_0001.atf")
+    ...     _ = path.write_bytes(demo.to_atf_bytes())
+    ...     rows = sc.analyze_files([path], sc.AnalysisParams(filters=["butter:2000"]))
+    >>> points = sc.qv_points(rows)
+    >>> (fit,) = sc.fit_sets(points).values()
+    >>> fit.n_points, abs(fit.v_half_mV - demo.cell.v_half_mV) < 5, abs(fit.k_mV - demo.cell.k_mV) < 2
+    (4, True, True)
     """
     groups: dict[str, list[QvPoint]] = {}
     for p in points:
@@ -295,35 +327,3 @@ def qv_summary(
         errors.append({"file": None, "sweep": None, "error": f"Boltzmann fit: {fit}"})
     out["errors"] = errors
     return clean_json(out)  # type: ignore[return-value]
-
-    Parameters
-    ----------
-    points : sequence of QvPoint
-        From :func:`qv_points` (V2 in mV, charges in pC).
-    quantity : str
-        ``"q_on_pC"``, ``"minus_q_off_pC"`` (pC) or ``"q_on_per_c_m"`` (nC/uF).
-    with_offset : bool
-        Fit a constant offset too (needs 4 points instead of 3).
-    temperature_C : float
-        For the effective valence z = (RT/F)/k (deg C).
-
-    Returns
-    -------
-    dict of set id -> QvFit or str
-        Q_max (pC), V_half and k (mV), z, their standard errors; or why the set could not be fitted.
-
-    Examples
-    --------
-    The demo cell's charge follows a Boltzmann with V_half -34 mV and k 8.7 mV:
-
-    >>> import pathlib, tempfile
-    >>> import signal_core as sc
-    >>> demo = sc.demo_recording(v_tests_mV=(-60.0, -40.0, -20.0, 0.0))   # one sweep per V2 (mV)
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = pathlib.Path(folder, "cell3_0001.atf")
-    ...     _ = path.write_bytes(demo.to_atf_bytes())
-    ...     rows = sc.analyze_files([path], sc.AnalysisParams(filters=["butter:2000"]))
-    >>> points = sc.qv_points(rows)
-    >>> (fit,) = sc.fit_sets(points).values()
-    >>> fit.n_points, abs(fit.v_half_mV - demo.cell.v_half_mV) < 5, abs(fit.k_mV - demo.cell.k_mV) < 2
-    (4, True, True)

@@ -272,20 +272,6 @@ def analyze_sweep(
         With a message that says what in the data or the parameters prevents the analysis.
     FilterError
         The filter chain does not fit this recording (e.g. a cutoff above its Nyquist frequency).
-    """
-    params = params or AnalysisParams()
-    if not 0 <= sweep < rec.n_sweeps:
-        raise AnalysisError(f"sweep {sweep + 1} does not exist: the file has {rec.n_sweeps} sweep(s)")
-    if rec.current_channel is None:
-        raise AnalysisError("the recording has no current channel (no column in pA, nA or A)")
-    fs = rec.fs_hz
-    for spec in params.filters:
-        spec.validate(fs)
-    if current_pA is None:
-        raw = rec.current(sweep)
-        peak = float(np.max(np.abs(raw)))
-        if not peak <= MAX_ABS_CURRENT_PA:
-            raise AnalysisError(_current_too_large(peak))
 
     Examples
     --------
@@ -300,6 +286,20 @@ def analyze_sweep(
     True
     >>> abs(res.q_on_pC - demo.truths[0].q_on_expected_pC) < 0.1 * demo.truths[0].q_on_expected_pC
     True
+    """
+    params = params or AnalysisParams()
+    if not 0 <= sweep < rec.n_sweeps:
+        raise AnalysisError(f"sweep {sweep + 1} does not exist: the file has {rec.n_sweeps} sweep(s)")
+    if rec.current_channel is None:
+        raise AnalysisError("the recording has no current channel (no column in pA, nA or A)")
+    fs = rec.fs_hz
+    for spec in params.filters:
+        spec.validate(fs)
+    if current_pA is None:
+        raw = rec.current(sweep)
+        peak = float(np.max(np.abs(raw)))
+        if not peak <= MAX_ABS_CURRENT_PA:
+            raise AnalysisError(_current_too_large(peak))
         i = apply_chain(raw, fs, params.filters) if params.filters else raw
     else:
         i = np.asarray(current_pA, dtype=np.float64)
@@ -451,6 +451,11 @@ def analyze_sweep(
 def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> list[ChargeResult | SweepFailure]:
     """Analyse every sweep; a sweep that fails becomes a :class:`SweepFailure`, the others go on.
 
+    The filter chain runs once over all sweeps; when it does not fit the recording
+    (a :class:`FilterError`, e.g. a cutoff above this file's Nyquist frequency) every
+    sweep fails with that message, so a batch of files goes on with the next one.
+    Errors that are not about the data (bugs) are not caught.
+
     Parameters
     ----------
     rec : Recording
@@ -469,11 +474,6 @@ def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> l
     >>> demo = sc.demo_recording(v_tests_mV=(-60.0, -20.0))   # two sweeps, test pulses to -60 and -20 mV
     >>> [round(r.v_test_mV) for r in sc.analyze_recording(demo.recording)]
     [-60, -20]
-
-    The filter chain runs once over all sweeps; when it does not fit the recording
-    (a :class:`FilterError`, e.g. a cutoff above this file's Nyquist frequency) every
-    sweep fails with that message, so a batch of files goes on with the next one.
-    Errors that are not about the data (bugs) are not caught.
     """
     params = params or AnalysisParams()
     if rec.current_channel is None:

@@ -68,7 +68,6 @@ def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | Swe
     failures, whose numbers are empty and whose ``sweep`` is empty for a whole file.
 
     Returns UTF-8 bytes; ``pandas.read_csv`` reads them back to the same numbers.
-    """
 
     Examples
     --------
@@ -80,6 +79,7 @@ def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | Swe
     >>> (row,) = csv.DictReader(io.StringIO(sc.results_csv([entry]).decode("utf-8")))
     >>> row["file"], row["sweep"], round(float(row["r_s_MOhm"])), row["error"]
     ('demo.atf', '1', 14, '')
+    """
     rows: list[list[str]] = [list(ROW_KEYS)]
     for e in entries:
         values = {"file": e.file_name, "sweep": e.sweep_number, **e.result.scalars(),
@@ -129,8 +129,6 @@ def curves_csv(entries: Sequence[ExportEntry], *, max_points: int | None = None,
     decimated current, pA).  ``t_ms`` runs from the curve's own edge (test ON edge, test
     return edge, each control edge), except for ``orange``: time in the sweep.  Full rate
     by default; ``max_points`` reduces each curve by block means (as the workbook does).
-    """
-    out = io.StringIO()
 
     Examples
     --------
@@ -143,6 +141,8 @@ def curves_csv(entries: Sequence[ExportEntry], *, max_points: int | None = None,
     'file,sweep,curve,t_ms,value,unit'
     >>> {"purple_on", "purple_off", "magenta_on", "orange"} <= {line.split(",")[2] for line in lines[1:]}
     True
+    """
+    out = io.StringIO()
     out.write("file,sweep,curve,t_ms,value,unit\n")
     for e in entries:
         file = _text(e.file_name, excel_safe)

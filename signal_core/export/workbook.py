@@ -333,7 +333,6 @@ def analysis_workbook(
     -------
     bytes
         The .xlsx file.
-    """
 
     Examples
     --------
@@ -345,6 +344,7 @@ def analysis_workbook(
     >>> sheets = zipfile.ZipFile(io.BytesIO(xlsx)).read("xl/workbook.xml")
     >>> all(f'name="{s}"'.encode() in sheets for s in ("Summary", "Parameters", "Curves", "Provenance"))
     True
+    """
     entries = list(entries)
     fails = normalise_failures(failures)
     when = exported_at or datetime.now(UTC)
