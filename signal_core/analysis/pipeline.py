@@ -65,6 +65,20 @@ class ChargeResult:
 
     Scalars: charges pC, capacitances nF, resistances MOhm, times ms, currents pA.
     ``r_m_MOhm`` and ``r_in_MOhm`` are None when the passive model does not hold.
+
+    Examples
+    --------
+    The demo cell moves gating charge, so Q_off / Q_on is near -1; the purple curve is sampled
+    on its own time axis (ms from the test pulse's edge):
+
+    >>> import signal_core as sc
+    >>> res = sc.analyze_sweep(sc.demo_recording().recording, 0, sc.AnalysisParams(filters=["butter:2000"]))
+    >>> -1.2 < res.q_off_over_on < -0.8
+    True
+    >>> res.purple_on_pA.shape == res.t_on_ms.shape
+    True
+    >>> sorted(res.scalars())[:3]
+    ['c_lin_corrected_nF', 'c_lin_nF', 'c_m_nF']
     """
 
     sweep: int
