@@ -4,6 +4,12 @@ Colours and legend names follow the lab's vocabulary (DOMAIN.md section 4): raw 
 filtered (red), decimated (orange), control response per mV (dark blue per step, magenta
 averaged), asymmetric current ON/OFF (purple).  Every legend says the colour and the
 meaning; every axis says its unit.  Each trace is downsampled to at most ``n_out`` points.
+
+Traces are SVG (``go.Scatter``), not WebGL (``go.Scattergl``): with 5000 points per trace SVG draws
+as fast, a box selection on it is answered at once, and a page opens no WebGL context per figure.
+In Chromium without a GPU (software WebGL) the WebGL traces made a box-zoom on Explore take 5-8 s
+from the drag to the zoomed plot; with SVG it takes under 1 s (``bench/bench_app.py``).  SVG also
+makes the toolbar's SVG download a true vector figure (:func:`chart_config`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from .downsample import MAX_POINTS, downsample, window
 
 __all__ = [
     "COLORS",
+    "FIGURE_FORMATS",
+    "chart_config",
     "control_figure",
     "interference_peak_hz",
     "purple_figure",
@@ -45,6 +53,37 @@ _BAND = {  # (ON epoch, OFF epoch) fills
     "test": ("rgba(123, 31, 162, 0.14)", "rgba(123, 31, 162, 0.05)"),
 }
 _INTEGRATION_FILL = "rgba(123, 31, 162, 0.13)"
+#: the overlaid sweeps on Explore: light, thin, one colour; their average on top, black
+_OVERLAY = "rgba(96, 125, 139, 0.45)"
+_AVERAGE = "#000000"
+
+#: formats the figure toolbar's camera button can save (Plotly draws the image in the browser)
+FIGURE_FORMATS = ("svg", "png")
+#: publication size of a saved figure: 1050 x 600 CSS px; PNG at scale 2 is 2100 x 1200 px,
+#: 7 x 4 inches at 300 dpi (a journal's 2-column width); SVG is vector and scales freely
+PUBLICATION_PX = (1050, 600)
+PNG_SCALE = 2
+
+
+def chart_config(filename: str, fmt: str = "svg") -> dict:
+    """Plotly's ``config`` for ``st.plotly_chart``: the camera button saves ``filename`` as SVG or PNG.
+
+    Parameters
+    ----------
+    filename : str
+        File name without extension (made safe for a file system here).
+    fmt : {"svg", "png"}
+        What the camera button saves, at :data:`PUBLICATION_PX` (PNG at :data:`PNG_SCALE`).
+    """
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"figure format must be one of {FIGURE_FORMATS}, got {fmt!r}")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(filename))[:120] or "figure"
+    width, height = PUBLICATION_PX
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": fmt, "filename": safe, "width": width, "height": height,
+                                 "scale": PNG_SCALE if fmt == "png" else 1},
+    }
 _TAIL_FILL = "rgba(0, 0, 0, 0.08)"
 
 
@@ -68,9 +107,9 @@ def _layout(fig: go.Figure, *, height: int, selectable: bool, title: str | None 
 
 
 def _line(x, y, name: str, color: str, n_out: int, *, width: float = 1.2, dash: str | None = None,
-          visible: bool | str = True, legendgroup: str | None = None, showlegend: bool = True) -> go.Scattergl:
+          visible: bool | str = True, legendgroup: str | None = None, showlegend: bool = True) -> go.Scatter:
     xs, ys = downsample(np.asarray(x), np.asarray(y), n_out)
-    return go.Scattergl(
+    return go.Scatter(
         x=xs, y=ys, name=name, mode="lines", visible=visible, legendgroup=legendgroup, showlegend=showlegend,
         line={"color": color, "width": width, "dash": dash},
     )
@@ -166,6 +205,9 @@ def trace_figure(
     n_out: int = MAX_POINTS,
     selectable: bool = False,
     title: str | None = None,
+    overlay_pA: Sequence[tuple[str, np.ndarray]] = (),
+    average_pA: tuple[str, np.ndarray] | None = None,
+    height: int | None = None,
 ) -> go.Figure:
     """Current (and the recorded command voltage in a second row) against time in ms.
 
@@ -185,6 +227,12 @@ def trace_figure(
         Only this window (ms), re-downsampled: a short window is shown at full detail.
     raw_visible : bool or "legendonly"
         Show the raw trace, or list it in the legend only (click to show).
+    overlay_pA : sequence of (label, ndarray)
+        Other sweeps' current (pA) on ``t_s``, drawn light and thin under the others, one legend entry.
+    average_pA : (label, ndarray), optional
+        The average of the overlaid sweeps (pA), drawn black on top.
+    height : int, optional
+        Height in px (default 600 with the voltage row, 460 without).
     """
     t_ms = np.asarray(t_s, dtype=np.float64) * 1e3
     sl = window(t_ms, *x_range_ms) if x_range_ms is not None else slice(0, t_ms.size)
@@ -193,6 +241,10 @@ def trace_figure(
         rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
         row_heights=[0.72, 0.28] if rows == 2 else None,
     )
+    n_over = max(500, n_out // 4) if len(overlay_pA) > 4 else n_out
+    for k, (label, y) in enumerate(overlay_pA):
+        fig.add_trace(_line(t_ms[sl], np.asarray(y)[sl], f"sweeps {label}", _OVERLAY, n_over, width=0.8,
+                            legendgroup="overlay", showlegend=k == 0), row=1, col=1)
     if raw_pA is not None:
         fig.add_trace(_line(t_ms[sl], np.asarray(raw_pA)[sl], "raw current (grey)", COLORS["raw"], n_out,
                             width=1.0, visible=raw_visible), row=1, col=1)
@@ -204,6 +256,9 @@ def trace_figure(
         osl = window(to_ms, *x_range_ms) if x_range_ms is not None else slice(0, to_ms.size)
         fig.add_trace(_line(to_ms[osl], np.asarray(orange[1])[osl], "decimated current (orange)",
                             COLORS["orange"], n_out, width=1.6), row=1, col=1)
+    if average_pA is not None:
+        fig.add_trace(_line(t_ms[sl], np.asarray(average_pA[1])[sl], f"{average_pA[0]} (black)", _AVERAGE, n_out,
+                            width=1.5), row=1, col=1)
     if voltage_mV is not None:
         fig.add_trace(_line(t_ms[sl], np.asarray(voltage_mV)[sl], "command voltage (dark grey)", COLORS["voltage"],
                             n_out, width=1.2), row=2, col=1)
@@ -214,7 +269,8 @@ def trace_figure(
         _add_epoch_bands(fig, epochs, x_lo, x_hi, rows)
     fig.update_yaxes(title_text="I (pA)", row=1, col=1)
     fig.update_xaxes(title_text="time (ms)", row=rows, col=1)
-    return _layout(fig, height=600 if rows == 2 else 460, selectable=selectable, title=title,
+    default = 600 if rows == 2 else 460
+    return _layout(fig, height=int(height or default), selectable=selectable, title=title,
                    top=60 if epochs else 30)
 
 
@@ -296,7 +352,7 @@ def control_figure(result, *, smooth_curves: bool = False, n_out: int = MAX_POIN
 
 
 def purple_figure(result, *, selectable: bool = True, smooth_curves: bool = False,
-                  n_out: int = MAX_POINTS) -> go.Figure:
+                  n_out: int = MAX_POINTS, height: int = 700) -> go.Figure:
     """Asymmetric current ON and OFF (purple, two rows sharing the time from the edge in ms).
 
     Shaded: the integration window (purple tint, labelled) and the tail window (grey).  With a
@@ -339,7 +395,7 @@ def purple_figure(result, *, selectable: bool = True, smooth_curves: bool = Fals
         fig.update_yaxes(title_text=f"I {label} (pA)", row=row, col=1)
     _add_all(fig, shapes, labels)
     fig.update_xaxes(title_text="time from edge (ms)", row=2, col=1)
-    return _layout(fig, height=700, selectable=selectable, top=55)
+    return _layout(fig, height=int(height), selectable=selectable, top=55)
 
 
 def transient_figure(result, *, smooth_curves: bool = False, n_out: int = MAX_POINTS) -> go.Figure:

@@ -21,7 +21,7 @@ from signal_core.params import AnalysisParams
 from signal_core.quantities import CARD_QUANTITIES
 from signal_core.recording import Recording, RecordingError
 
-from . import cache, downloads, state
+from . import cache, charts, downloads, state
 from .meta import APP_VERSION
 
 __all__ = [
@@ -138,6 +138,12 @@ def sidebar() -> None:
             ss = st.session_state
             ss[state.ACTIVE] = ss[state.ACTIVE] if ss.get(state.ACTIVE) in files else shas[-1]
             st.selectbox("Active file", shas, key=state.ACTIVE, format_func=lambda s: files[s].name)
+            if len(files) > 1:  # buttons: reachable with Tab, pressed with Enter or Space
+                c1, c2 = st.columns(2)
+                c1.button("Previous file", key="btn_prev_file", on_click=state.step_file, args=(-1,),
+                          icon=":material/skip_previous:", width="stretch", help="The file above in the list")
+                c2.button("Next file", key="btn_next_file", on_click=state.step_file, args=(1,),
+                          icon=":material/skip_next:", width="stretch", help="The file below in the list")
             ar = active_recording()
             if ar is not None:
                 rec = ar[1]
@@ -145,11 +151,20 @@ def sidebar() -> None:
                 ss[state.SWEEP] = sweep if 1 <= sweep <= rec.n_sweeps else 1
                 st.number_input(f"Sweep (1 to {rec.n_sweeps})", min_value=1, max_value=rec.n_sweeps, step=1,
                                 key=state.SWEEP, disabled=rec.n_sweeps == 1)
+                if rec.n_sweeps > 1:
+                    c1, c2 = st.columns(2)
+                    c1.button("Previous sweep", key="btn_prev_sweep", on_click=state.step_sweep,
+                              args=(-1, rec.n_sweeps), icon=":material/chevron_left:", width="stretch",
+                              disabled=ss[state.SWEEP] <= 1)
+                    c2.button("Next sweep", key="btn_next_sweep", on_click=state.step_sweep,
+                              args=(1, rec.n_sweeps), icon=":material/chevron_right:", width="stretch",
+                              disabled=ss[state.SWEEP] >= rec.n_sweeps)
                 st.caption(f"{len(files)} file(s) loaded · {rec.n_sweeps} sweep(s) · "
                            f"{rec.fs_hz / 1e3:g} kHz · {rec.duration_s * 1e3:.1f} ms per sweep")
         n_bad = len(state.errors())
         if n_bad:
             st.caption(f":material/warning: {n_bad} file(s) could not be read: see **Load**.")
+        charts.format_picker()
         st.caption(f"Signal Analyzer {APP_VERSION}")
 
 

@@ -67,6 +67,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--curves-csv", metavar="FILE",
                    help="also write every curve (purple, magenta, dark blue, orange) at full rate to FILE as "
                    "long-format CSV: file, sweep, curve, t_ms, value, unit")
+    p.add_argument("--current-unit", choices=("pA", "nA", "A"), default=None,
+                   help="what the current channel really holds, when the file labels it wrongly (e.g. pA-sized "
+                   "values labelled A); recorded in the recipe and the results")
+    p.add_argument("--voltage-unit", choices=("mV", "V"), default=None,
+                   help="what the recorded voltage channel really holds, when the file labels it wrongly")
     g = p.add_argument_group("protocol of recordings without a voltage channel (ms and mV)")
     g.add_argument("--t0-ms", type=float, metavar="MS", help="start of the first control step, in ms")
     g.add_argument("--control-ms", type=float, metavar="MS", help="duration of each control step, in ms")
@@ -116,7 +121,8 @@ def params_from_args(args: argparse.Namespace) -> AnalysisParams:
         changes["filters"] = tuple(FilterSpec.parse(s) for s in args.filter)
     for opt, key in (("v_hold", "v_hold_mV"), ("v_control", "v_control_mV"), ("v_test", "v_test_mV"),
                      ("baseline_ms", "baseline_ms"), ("guard_ms", "guard_ms"), ("tail", "tail_mode"),
-                     ("area_um2", "area_um2"), ("temperature_c", "temperature_C")):
+                     ("area_um2", "area_um2"), ("temperature_c", "temperature_C"),
+                     ("current_unit", "current_unit"), ("voltage_unit", "voltage_unit")):
         value = getattr(args, opt, None)
         if value is not None:
             changes[key] = value

@@ -16,6 +16,7 @@ from signal_core.errors import SignalCoreError
 from signal_core.filters.specs import FilterSpec
 from signal_core.protocol.steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
 from signal_core.protocol.timing import ProtocolTiming
+from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 
@@ -130,6 +131,12 @@ class AnalysisParams:
         Membrane area for the specific capacitance (um^2).
     temperature_C : float
         Temperature for the effective valence z = (RT/F)/k (deg C).
+    current_unit : {"pA", "nA", "A"}, optional
+        What the current channel really holds when the file labels it wrongly (e.g. pA-sized
+        values labelled A); None (default) trusts the file.  Applied before anything else
+        (:func:`signal_core.recording.reinterpret_units`) and recorded in the results' flags.
+    voltage_unit : {"mV", "V"}, optional
+        Likewise for the recorded voltage channel.
 
     Examples
     --------
@@ -169,6 +176,8 @@ class AnalysisParams:
     edge_threshold_mV: float = 5.0
     area_um2: float | None = None
     temperature_C: float = 22.0
+    current_unit: str | None = None
+    voltage_unit: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -224,6 +233,10 @@ class AnalysisParams:
                 raise ParamsError(f"the membrane area must be {AREA_RANGE_UM2[0]:g} to {AREA_RANGE_UM2[1]:g} um^2, "
                                   f"got {area:g}")
             set_(self, "area_um2", area)
+        for name, allowed in (("current_unit", CURRENT_UNITS), ("voltage_unit", VOLTAGE_UNITS)):
+            if getattr(self, name) is not None and getattr(self, name) not in allowed:
+                raise ParamsError(f"{name} must be one of {', '.join(allowed)} (or none: the file's unit), "
+                                  f"got {getattr(self, name)!r}")
         if isinstance(self.timing, dict):
             set_(self, "timing", ProtocolTiming.from_dict(self.timing))
         if self.timing is not None and not isinstance(self.timing, ProtocolTiming):

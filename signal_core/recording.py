@@ -7,6 +7,7 @@ voltage in mV.  Readers convert at the edge (nA, A -> pA; V -> mV; ms -> s) with
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -15,12 +16,23 @@ import numpy as np
 from signal_core.errors import SignalCoreError
 
 __all__ = [
+    "CURRENT_UNITS",
+    "UNIT_OVERRIDE_RECORD",
+    "VOLTAGE_UNITS",
     "Recording",
     "RecordingError",
     "canonical_unit",
     "classify_unit",
+    "reinterpret_units",
     "sha256_hex",
 ]
+
+#: the units a user may give the current channel instead of the file's (recipe ``current_unit``)
+CURRENT_UNITS = ("pA", "nA", "A")
+#: ... and the recorded voltage channel (recipe ``voltage_unit``)
+VOLTAGE_UNITS = ("mV", "V")
+#: header key of the record :func:`reinterpret_units` adds (provenance of the override)
+UNIT_OVERRIDE_RECORD = "unit override"
 
 
 class RecordingError(SignalCoreError):
@@ -315,3 +327,59 @@ class Recording:
             "command_channel": None if self.command_channel is None else self.channel_names[self.command_channel],
             "sha256": self.sha256,
         }
+
+
+def reinterpret_units(rec: Recording, *, current_unit: str | None = None,
+                      voltage_unit: str | None = None) -> Recording:
+    """The recording with its current and/or voltage channel read in another unit than the file says.
+
+    Some files label pA-sized values as A; the user says what the channel really holds.  The
+    values are rescaled from the file's unit (:attr:`Recording.file_units`, else the stored
+    unit) to the given one and stored again in pA / mV; a header record
+    :data:`UNIT_OVERRIDE_RECORD` says what was changed (the provenance).  Asking for the unit
+    the file already has (or was already reinterpreted to) changes nothing.
+
+    Parameters
+    ----------
+    rec : Recording
+    current_unit : {"pA", "nA", "A"}, optional
+        What the current channel really holds; None keeps the file's unit.
+    voltage_unit : {"mV", "V"}, optional
+        What the recorded voltage channel really holds; None keeps the file's unit.
+
+    Returns
+    -------
+    Recording
+        ``rec`` itself when nothing changes.
+
+    Raises
+    ------
+    RecordingError
+        An unknown unit, or no channel of that kind.
+    """
+    written = list(rec.file_units) or list(rec.channel_units)
+    data: np.ndarray | None = None
+    notes: list[str] = []
+    for kind, index, unit, allowed in (("current", rec.current_channel, current_unit, CURRENT_UNITS),
+                                       ("voltage", rec.voltage_channel, voltage_unit, VOLTAGE_UNITS)):
+        if unit is None:
+            continue
+        if unit not in allowed:
+            raise RecordingError(f"the {kind} unit must be one of {', '.join(allowed)}, got {unit!r}")
+        if index is None:
+            raise RecordingError(f"this recording has no {kind} channel whose unit could be set to {unit}")
+        old = written[index] or rec.channel_units[index]
+        if old.strip().lower() == unit.lower():
+            continue
+        ratio = canonical_unit(unit)[1] / canonical_unit(old)[1]
+        if data is None:
+            data = np.array(rec.data, dtype=np.float64)
+        data[:, index, :] *= ratio
+        written[index] = unit
+        notes.append(f"{kind} channel {rec.channel_names[index]!r}: the file says {old or '(no unit)'}, "
+                     f"read as {unit} (values x {ratio:g})")
+    if data is None:
+        return rec
+    data.setflags(write=False)  # kept as is, not copied again
+    return dataclasses.replace(rec, data=data, file_units=tuple(written), _t_cache={},
+                               header=(*rec.header, *((UNIT_OVERRIDE_RECORD, n) for n in notes)))

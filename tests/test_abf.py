@@ -180,3 +180,40 @@ def test_command_waveform_kept_only_when_it_is_a_changing_voltage(fake_epochs):
     assert _command(FakeAbf([step, step]), [N, N // 2]) is None  # sweeps of different lengths
     longer = np.concatenate([step, [-80.0] * 5])  # pyABF cuts a longer waveform to the sweep
     assert np.array_equal(_command(FakeAbf([longer]), [N])[0], step)
+
+
+# ----------------------------------------------------------------- unit override
+def test_a_current_labelled_A_can_be_read_as_pA(tmp_path):
+    """Some files label pA-sized values as A: the recipe's current_unit says what they are."""
+    from signal_core.analysis.pipeline import SweepFailure, analyze_recording
+    from signal_core.params import AnalysisParams
+    from signal_core.recording import UNIT_OVERRIDE_RECORD, reinterpret_units
+
+    path = tmp_path / "labelled_A.abf"
+    pyabf_writer.writeABF1(known_sweeps(), str(path), FS, units="A")
+    rec = read_abf(path)
+    assert rec.file_units == ("A",) and np.abs(rec.current(0)).max() > 1e13  # 150 "A" read as 1.5e14 pA
+    fixed = reinterpret_units(rec, current_unit="pA")
+    assert np.abs(fixed.data[:, 0, :] - known_sweeps()).max() <= quantum(known_sweeps())
+    assert fixed.file_units == ("pA",) and fixed.channel_units == ("pA",)
+    assert (UNIT_OVERRIDE_RECORD, "current channel 'current': the file says A, read as pA (values x 1e-12)") \
+        in fixed.header
+    assert reinterpret_units(fixed, current_unit="pA") is fixed  # already so: nothing changes
+    assert np.allclose(reinterpret_units(rec, current_unit="nA").data, fixed.data * 1e3, rtol=1e-12, atol=0)
+    refused = analyze_recording(rec)
+    assert all(isinstance(r, SweepFailure) and "current_unit" in r.error for r in refused)
+    params = AnalysisParams(current_unit="pA")
+    assert AnalysisParams.from_json(params.to_json()) == params
+    missing = analyze_recording(rec, AnalysisParams(voltage_unit="V"))
+    assert "no voltage channel whose unit could be set to V" in missing[0].error
+
+
+def test_unit_options_of_the_command_line():
+    from signal_core.cli import build_parser, params_from_args
+    from signal_core.params import AnalysisParams
+
+    args = build_parser().parse_args(["analyze", "--current-unit", "pA", "--voltage-unit", "V", "x.abf"])
+    assert params_from_args(args) == AnalysisParams(current_unit="pA", voltage_unit="V")
+    assert params_from_args(build_parser().parse_args(["analyze", "x.abf"])).current_unit is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["analyze", "--current-unit", "mA", "x.abf"])
