@@ -33,7 +33,7 @@ from signal_core.protocol.filenames import v2_from_filename
 from signal_core.protocol.steps import Protocol, ProtocolError
 from signal_core.protocol.timing import protocol_from_timing
 from signal_core.quantities import QUANTITIES
-from signal_core.recording import Recording
+from signal_core.recording import UNIT_OVERRIDE_RECORD, Recording, RecordingError, reinterpret_units
 
 __all__ = [
     "AnalysisError",
@@ -44,6 +44,7 @@ __all__ = [
     "analyze_sweep",
     "filtered_current",
     "find_protocol",
+    "with_unit_override",
 ]
 
 
@@ -197,7 +198,8 @@ MAX_ABS_CURRENT_PA = 1e12
 # ---------------------------------------------------------------------------- helpers
 def _current_too_large(peak_pA: float) -> str:
     return (f"the current reaches {peak_pA:.3g} pA, beyond +/-{MAX_ABS_CURRENT_PA:g} pA: not a membrane current "
-            "(a wrong unit in the file, or damaged data)")
+            "(a wrong unit in the file: set the current's real unit by hand, recipe current_unit, "
+            "--current-unit or the Load page; or damaged data)")
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -224,6 +226,22 @@ def filtered_current(rec: Recording, params: AnalysisParams) -> np.ndarray:
     return out
 
 
+def with_unit_override(rec: Recording, params: AnalysisParams) -> Recording:
+    """The recording with the recipe's ``current_unit`` / ``voltage_unit`` applied (itself without them).
+
+    Raises
+    ------
+    AnalysisError
+        The recipe names a unit for a channel the recording does not have.
+    """
+    if params.current_unit is None and params.voltage_unit is None:
+        return rec
+    try:
+        return reinterpret_units(rec, current_unit=params.current_unit, voltage_unit=params.voltage_unit)
+    except RecordingError as exc:
+        raise AnalysisError(str(exc)) from None
+
+
 def find_protocol(rec: Recording, sweep: int, params: AnalysisParams) -> Protocol:
     """The protocol of one sweep: by hand, from the recorded voltage or the file's command
     waveform (:func:`~signal_core.protocol.detect.protocol_from_recording`), or from timing parameters.
@@ -231,6 +249,8 @@ def find_protocol(rec: Recording, sweep: int, params: AnalysisParams) -> Protoco
     A sweep shorter than the protocol (sweeps of different lengths) gets its own ProtocolError.
     """
     prot = None
+    if params.voltage_unit is not None:
+        rec = with_unit_override(rec, params)
     if params.protocol is not None:
         prot = Protocol.from_dict(params.protocol)
     else:
@@ -302,6 +322,7 @@ def analyze_sweep(
     True
     """
     params = params or AnalysisParams()
+    rec = with_unit_override(rec, params)
     if not 0 <= sweep < rec.n_sweeps:
         raise AnalysisError(f"sweep {sweep + 1} does not exist: the file has {rec.n_sweeps} sweep(s)")
     if rec.current_channel is None:
@@ -397,6 +418,9 @@ def analyze_sweep(
         ))
     for note in prot.notes:
         flags.append(Flag("protocol_note", "info", f"Protocol: {note}."))
+    for key, note in rec.header:
+        if key == UNIT_OVERRIDE_RECORD:
+            flags.append(Flag("unit_override", "info", f"Unit set by hand: {note}."))
 
     numbers = {"Q_on": q_on, "Q_off": q_off, "C_lin": pas["c_lin"], "C_m": c_m, "R_s": pas["r_s"], "tau": pas["tau"],
                "I0": pas["i0"], "I_ss": pas["i_ss"], "Q_on/C_m": q_per_c}
@@ -490,6 +514,10 @@ def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> l
     [-60, -20]
     """
     params = params or AnalysisParams()
+    try:
+        rec = with_unit_override(rec, params)
+    except AnalysisError as exc:
+        return [SweepFailure(k, rec.name, str(exc)) for k in range(rec.n_sweeps)]
     if rec.current_channel is None:
         message = "the recording has no current channel (no column in pA, nA or A)"
         return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]
