@@ -1,7 +1,10 @@
-"""Time the ATF reader against a bare pandas parse and against pyABF, on the lab's sample file.
+"""Time the readers: ATF against a bare pandas parse and pyABF, ABF against pyABF.
 
-Run: ``python bench/bench_readers.py [path.atf]``.  Prints medians (ms) and the two ratios
-the reader is held to: ours / bare pandas <= 1.3 and pyABF / ours >= 10.  It asserts
+Run: ``python bench/bench_readers.py [path.atf]``.  Prints medians (ms) and the ratios the
+readers are held to: ATF ours / bare pandas <= 1.3 and pyABF / ours >= 10; ABF ours /
+``pyabf.ABF`` (loading the same file, data included) <= 3, on a real multi-sweep file
+(../shared/data/abf/14o16001_vc_pair_step.abf, 13 sweeps x 2 channels) and on a generated
+ABF1 of 2,000 sweeps x 1,000 samples, measured side by side (interleaved).  It asserts
 nothing about time (timings depend on the machine); it only checks the readers agree.
 """
 
@@ -19,11 +22,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from signal_core.io.abf import read_abf  # noqa: E402
 from signal_core.io.atf import read_atf  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"
+REAL_ABF = ROOT.parent / "shared" / "data" / "abf" / "14o16001_vc_pair_step.abf"
 ROUNDS = 41  # read_atf and pandas, interleaved
 PYABF_EVERY = 4  # pyABF is slow: time it every 4th round only
+ABF_ROUNDS = 15  # read_abf and pyabf.ABF, interleaved
+GENERATED_SWEEPS, GENERATED_SAMPLES = 2000, 1000
 
 
 def data_section(raw: bytes) -> bytes:
@@ -68,5 +75,51 @@ def main(path: Path = SAMPLE) -> None:
     print(f"pyabf / ours  = {slow / ours:.1f}  (target >= 10)")
 
 
+def generated_abf(folder: Path) -> Path:
+    """An ABF1 of 2,000 sweeps x 1,000 samples (pA, 20 kHz) written by pyABF's own writer."""
+    import pyabf.abfWriter
+
+    path = folder / "generated_2000_sweeps.abf"
+    rng = np.random.default_rng(2000)
+    sweeps = rng.normal(0.0, 50.0, (GENERATED_SWEEPS, GENERATED_SAMPLES))
+    pyabf.abfWriter.writeABF1(sweeps, str(path), 20_000.0, units="pA")
+    return path
+
+
+def abf_row(label: str, path: Path) -> None:
+    """Median read times of read_abf(path) and pyabf.ABF(path), interleaved, and the ratio."""
+    import pyabf
+
+    read_abf(path)  # warm up imports and the page cache
+    pyabf.ABF(str(path))
+    ours_ms, ref_ms = [], []
+    for _ in range(ABF_ROUNDS):
+        ms, rec = timed(lambda: read_abf(path))
+        ours_ms.append(ms)
+        ms, abf = timed(lambda: pyabf.ABF(str(path)))
+        ref_ms.append(ms)
+    for s in (0, abf.sweepCount - 1):  # same values, not a timing assert
+        abf.setSweep(s, channel=0)
+        assert np.array_equal(rec.channel(0, s), np.asarray(abf.sweepY, dtype=np.float64))
+    ours, ref = statistics.median(ours_ms), statistics.median(ref_ms)
+    print(f"{label}: {path.name} ({path.stat().st_size / 1e6:.2f} MB, {rec.n_sweeps} sweeps x "
+          f"{rec.n_channels} channels x {rec.n_samples} samples)")
+    print(f"  read_abf(path)   median {ours:8.2f} ms  ({len(ours_ms)} runs)")
+    print(f"  pyabf.ABF(path)  median {ref:8.2f} ms  ({len(ref_ms)} runs)")
+    print(f"  ours / pyabf = {ours / ref:.2f}  (target <= 3)")
+
+
+def main_abf() -> None:
+    import tempfile
+
+    if REAL_ABF.is_file():
+        abf_row("real ABF", REAL_ABF)
+    else:
+        print(f"real ABF: {REAL_ABF} is missing, row skipped")
+    with tempfile.TemporaryDirectory() as folder:
+        abf_row("generated ABF1", generated_abf(Path(folder)))
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE)
+    main_abf()

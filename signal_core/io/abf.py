@@ -104,17 +104,18 @@ def _samples(abf, lengths: list[int], factors: list[float], command: np.ndarray 
     width = n_channels + (command is not None)
     if len(set(lengths)) == 1:
         out = np.empty((n_sweeps, width, longest), dtype=np.float64)
-        block = flat[:, : n_sweeps * longest].reshape(n_channels, n_sweeps, longest)
-        out[:, :n_channels, :] = block.transpose(1, 0, 2)
+        for c, factor in enumerate(factors):  # one pass per channel: float32 -> float64 times the factor
+            np.multiply(flat[c, : n_sweeps * longest].reshape(n_sweeps, longest), factor, out=out[:, c, :],
+                        dtype=np.float64)
     else:
         out = np.full((n_sweeps, width, longest), np.nan)
         start = 0
         for s, n in enumerate(lengths):
             out[s, :n_channels, :n] = flat[:, start: start + n]
             start += n
-    for c, factor in enumerate(factors):
-        if factor != 1.0:
-            out[:, c, :] *= factor
+        for c, factor in enumerate(factors):
+            if factor != 1.0:
+                out[:, c, :] *= factor
     if command is not None:
         out[:, n_channels, :] = command
     out.setflags(write=False)  # Recording keeps a read-only array as is (no second copy)
