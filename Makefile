@@ -1,5 +1,6 @@
 # Two commands: `make run` starts the app, `make test` runs the whole test suite.
-.PHONY: run test bench
+# `make check` is the inner loop: ruff and the fast tests, nothing installed.
+.PHONY: run test check bench
 
 run:
 	python3 -m pip install -q --disable-pip-version-check -r requirements.txt
@@ -7,6 +8,9 @@ run:
 
 test:
 	bash scripts/test.sh
+
+check:
+	bash scripts/check.sh
 
 bench:
 	python3 bench/bench_readers.py

@@ -27,6 +27,7 @@ python3 scripts/audit.py
 echo "== ruff"
 python3 -m ruff check .
 
-echo "== pytest"
+echo "== pytest (2 processes: pytest-xdist; tests/conftest.py keeps a module, the browser tests and the"
+echo "   PostgreSQL tests each on one worker)"
 # CI=1 turns a missing PostgreSQL or Chromium into a failure instead of a skip
-CI=1 python3 -m pytest "$@"
+CI=1 python3 -m pytest -n 2 --dist loadgroup "$@"

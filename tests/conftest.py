@@ -19,6 +19,20 @@ SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99
 BROKEN = b"ATF\t1.0\n2 3\n\"Comment=x\"\nthis is not a header record\n1,2,3\n"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), keep each module's tests on one
+    worker, so that its module fixtures are built once, and every browser test on one worker and every
+    PostgreSQL test on one worker, so that one app server, one Chromium and one database server serve them."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            group = "browser"
+        elif item.get_closest_marker("postgres"):
+            group = "postgres"
+        else:
+            group = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _private_data_dir(tmp_path_factory, monkeypatch):
     """Keep every test's SQLite history out of the project's ./data (tests may still set their own)."""
