@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import docs, figures, state, ui
 from app.meta import APP_VERSION
+from signal_core.flags import flag_table
 
 st.title(":material/help: Help")
 
@@ -29,26 +30,8 @@ st.markdown("Time **ms** on screen (stored in s), current **pA**, voltage **mV**
             "time constants **ms** (MΩ × nF), normalised charge **nC/µF**, specific capacitance **µF/cm²**.")
 
 st.header("Reading the quality flags")
-st.table(pd.DataFrame([
-    ("q_ratio", "Q_off/Q_on is outside −0.8 to −1.2: ionic current, a drifting baseline or a poor tail window."),
-    ("tail_slope_ON / tail_slope_OFF", "The purple curve still slopes at its end; over the epoch that is worth "
-     "more than 10 % of the charge. Try a later or longer tail window, or check the baseline."),
-    ("tail_line_short_ON / _OFF", "A sloping tail line fitted over a short window is extrapolated back to the "
-     "edge and can flip the charge's sign. Prefer the constant tail."),
-    ("passive_model", "R_m cannot be estimated (steady current with the wrong sign, or R_m not ≫ R_s); "
-     "C_m is given as τ/R_s and R_m shows '—'."),
-    ("fast_transient", "The capacitive transient is too fast for the sampling (τ under 5 samples, or gone before "
-     "the fit starts): C_m, R_s and τ are unreliable."),
-    ("poor_transient_fit", "The exponential fits the transient poorly (R² < 0.9): τ, R_s and C_m are unreliable."),
-    ("slow_clamp", "5 τ is longer than the control step: the transient has not settled, steady current and "
-     "C_lin are biased."),
-    ("controls_disagree", "The control steps' capacitances differ by more than 10 %: the cell or seal changed."),
-    ("test_longer_than_control", "The test pulse is longer than the controls: the purple curve covers only "
-     "the control's length."),
-    ("no_voltage_channel", "The protocol comes from the timing parameters, not from the recording."),
-    ("v2_name_mismatch", "The file name suggests another V2 than the recording; the recording wins."),
-    ("protocol_note", "A remark made while finding the protocol (e.g. levels set by hand)."),
-], columns=["flag", "what it means and what to do"]).set_index("flag"))
+# rendered from signal_core.flags.FLAG_KINDS: the thresholds shown are the ones the code tests
+st.table(pd.DataFrame(flag_table(), columns=["flag", "severity", "what it means and what to do"]).set_index("flag"))
 st.caption("Warnings are yellow, remarks blue. A flag never changes a number: it tells how far to trust it.")
 
 st.header("What changed compared with the old desktop tool")

@@ -168,8 +168,10 @@ def format_table(rows: list[dict]) -> str:
         tag = f"{Path(r['file']).name}" + (f" sweep {r['sweep']}" if r.get("sweep") else "")
         if r.get("error"):
             notes.append(f"ERROR {tag}: {r['error']}")
-        for f in r.get("flags") or []:
-            notes.append(f"flag  {tag}: {f}")
+        codes = r.get("flag_codes") or []
+        for k, f in enumerate(r.get("flags") or []):
+            code = f" [{codes[k]}]" if k < len(codes) else ""
+            notes.append(f"flag  {tag}{code}: {f}")
     widths = [max(len(c[i]) for c in cells) for i in range(len(TABLE))]
     out = []
     for c in cells:

@@ -20,8 +20,9 @@ from signal_core.recording import Recording
 __all__ = ["ROW_KEYS", "analyze_file", "clean_json", "result_row"]
 
 #: Keys of every row, in order: file, sweep (1-based), the numbers of
-#: :data:`signal_core.quantities.QUANTITIES` (units in the keys), flags, error.
-ROW_KEYS: tuple[str, ...] = ("file", "sweep", *(q.key for q in QUANTITIES), "flags", "error")
+#: :data:`signal_core.quantities.QUANTITIES` (units in the keys), flags (messages), flag_codes (their stable
+#: codes from :data:`signal_core.flags.FLAG_KINDS`, in the same order), error.
+ROW_KEYS: tuple[str, ...] = ("file", "sweep", *(q.key for q in QUANTITIES), "flags", "flag_codes", "error")
 
 
 def clean_json(value: object) -> object:
@@ -37,7 +38,7 @@ def clean_json(value: object) -> object:
 
 def _empty_row(file: str, sweep: int | None, error: str) -> dict:
     row: dict = dict.fromkeys(ROW_KEYS)
-    row.update(file=file, sweep=sweep, flags=[], error=error)
+    row.update(file=file, sweep=sweep, flags=[], flag_codes=[], error=error)
     return row
 
 
@@ -47,6 +48,7 @@ def result_row(file: str, outcome: ChargeResult | SweepFailure) -> dict:
         return _empty_row(file, outcome.sweep + 1, outcome.error)
     row: dict = {"file": file, "sweep": outcome.sweep + 1, **outcome.scalars()}
     row["flags"] = [f.message for f in outcome.flags]
+    row["flag_codes"] = [f.code for f in outcome.flags]
     row["error"] = None
     return clean_json({k: row.get(k) for k in ROW_KEYS})  # type: ignore[return-value]
 

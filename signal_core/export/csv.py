@@ -64,6 +64,7 @@ def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | Swe
     ``tau_ms``; ``r_s_MOhm``, ``r_m_MOhm``, ``r_in_MOhm`` (empty when the passive model
     fails); ``i0_pA``, ``i_ss_pA``; ``q_on_per_c_m_nC_per_uF``; ``c_specific_uF_per_cm2``
     (empty without a membrane area); ``flags`` (the flag messages joined by ``"; "``);
+    ``flag_codes`` (their stable codes, same order, from :data:`signal_core.flags.FLAG_KINDS`);
     ``error`` (empty for analysed sweeps).  Entries come first, in order, then the
     failures, whose numbers are empty and whose ``sweep`` is empty for a whole file.
 
@@ -83,8 +84,9 @@ def results_csv(entries: Sequence[ExportEntry], failures: Sequence[Failure | Swe
     rows: list[list[str]] = [list(ROW_KEYS)]
     for e in entries:
         values = {"file": e.file_name, "sweep": e.sweep_number, **e.result.scalars(),
-                  "flags": "; ".join(f.message for f in e.result.flags), "error": ""}
-        rows.append([_text(values[k], excel_safe) if k in ("file", "flags", "error")
+                  "flags": "; ".join(f.message for f in e.result.flags),
+                  "flag_codes": "; ".join(f.code for f in e.result.flags), "error": ""}
+        rows.append([_text(values[k], excel_safe) if k in ("file", "flags", "flag_codes", "error")
                      else str(values[k]) if k == "sweep" else _num(values[k]) for k in ROW_KEYS])
     for name, sweep, error in normalise_failures(failures):
         row = [""] * len(ROW_KEYS)

@@ -64,7 +64,7 @@ def _summary(ws, sh: Sheets, entries: Sequence[ExportEntry], failures: Sequence[
              ) -> tuple[int, int]:
     """Write the Summary sheet; return the columns of V_test and Q_on."""
     quantities = [q for q in QUANTITIES if q.key != "c_specific_uF_per_cm2" or has_area(entries)]
-    headers = ["file", "sweep", *(q.header for q in quantities), "flags", "error"]
+    headers = ["file", "sweep", *(q.header for q in quantities), "flags", "flag codes", "error"]
     put_headers(ws, 0, 0, headers, sh.header)
     n_q = len(quantities)
     sweep_fmt = sh.num("0")
@@ -77,11 +77,12 @@ def _summary(ws, sh: Sheets, entries: Sequence[ExportEntry], failures: Sequence[
         for j, q in enumerate(quantities):
             put_num(ws, row, 2 + j, values[q.key], fmts[j])
         put_text(ws, row, 2 + n_q, flags_text(e.result))
+        put_text(ws, row, 3 + n_q, "; ".join(f.code for f in e.result.flags))
         row += 1
     for name, sweep, error in failures:
         put_text(ws, row, 0, name)
         put_num(ws, row, 1, sweep, sweep_fmt)
-        put_text(ws, row, 3 + n_q, error)
+        put_text(ws, row, 4 + n_q, error)
         row += 1
     ws.autofilter(0, 0, max(row - 1, 1), len(headers) - 1)
     ws.freeze_panes(1, 1)
@@ -278,8 +279,8 @@ def analysis_workbook(
         error): file, sweep (1-based), V_hold, V_control, V_test (mV), Q_on, Q_off (pC),
         Q_off/Q_on, C_lin, C_m (nF), R_s, R_m, R_in (MOhm), tau (ms), Q_on/C_m (nC/uF),
         C_m/area (uF/cm^2, only when an area was given), C_lin corrected (nF), I0, I_ss
-        (pA), fs (Hz), flags (messages joined by "; "), error.  Numbers are numbers with
-        a display format; values that do not exist (R_m of a non-passive cell, NaN) are
+        (pA), fs (Hz), flags (messages joined by "; "), flag codes (their stable codes, same
+        order), error.  Numbers are numbers with a display format; values that do not exist (R_m of a non-passive cell, NaN) are
         blank.  With ``fit``: the Boltzmann parameters and standard errors below the table.
     Parameters
         Every recipe parameter with unit and meaning, the filter chain in order, the
