@@ -7,14 +7,16 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from signal_core.analysis.pipeline import find_protocol
+from signal_core.analysis.pipeline import find_protocol, with_unit_override
+from signal_core.flags import AnalysisError
 from signal_core.params import ParamsError
 from signal_core.protocol.steps import ProtocolError
+from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
 
 from . import cache, downloads, state, tables
 from .ui import md_escape
 
-__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo", "widget_key"]
+__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo", "unit_override", "widget_key"]
 
 
 def widget_key(prefix: str, file_key: str) -> str:
@@ -48,8 +50,9 @@ def _rows() -> list[dict]:
         rec = cache.recording(lf.sha256, lf.data, lf.name)
         prot, err = None, None
         try:
+            rec = with_unit_override(rec, params)
             prot = find_protocol(rec, 0, params)
-        except (ProtocolError, ParamsError) as exc:
+        except (ProtocolError, ParamsError, AnalysisError) as exc:
             err = str(exc)
         rows.append(tables.file_summary(rec, lf.size, prot, err))
     return rows
@@ -80,6 +83,31 @@ def file_table() -> None:
             st.dataframe(tables.header_frame(rec), hide_index=True, width="stretch")
         btn_col.button("Remove", key=widget_key("btn_remove", lf.key), on_click=state.remove, args=(lf.key,),
                        icon=":material/delete:", help="Unload this file", width="stretch")
+
+
+#: the unit selectors' choice that keeps the file's own label
+AS_IN_FILE = "as the file says"
+
+
+def _set_unit(key: str, field: str) -> None:
+    """``on_change`` of a unit selector: the recipe's ``current_unit`` / ``voltage_unit``."""
+    value = st.session_state[key]
+    state.set_params(state.params().replace(**{field: None if value == AS_IN_FILE else value}))
+
+
+def unit_override() -> None:
+    """Two selectors that say what the current and the voltage channel really hold, when a file's label
+    is wrong (e.g. pA-sized values labelled A); they set the recipe, which the workbook records."""
+    params = state.params()
+    ss = st.session_state
+    cols = st.columns([1, 1, 2])
+    for col, key, field, options, label in (
+            (cols[0], "rp_current_unit", "current_unit", CURRENT_UNITS, "Current channel's real unit"),
+            (cols[1], "rp_voltage_unit", "voltage_unit", VOLTAGE_UNITS, "Voltage channel's real unit")):
+        ss[key] = getattr(params, field) or AS_IN_FILE  # the recipe is the truth (a loaded recipe included)
+        col.selectbox(label, (AS_IN_FILE, *options), key=key, on_change=_set_unit, args=(key, field),
+                      help="Only when the file labels the channel wrongly: its values are read in this unit "
+                           "instead (every file; recorded in the recipe and the workbook).")
 
 
 def all_files_downloads() -> None:

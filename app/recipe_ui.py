@@ -211,7 +211,11 @@ def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict) -> dict:
     out["edge_threshold_mV"] = st.number_input(
         "Edge threshold (mV)", min_value=0.1, step=0.5, key=_seed("rp_edge_threshold_mV", p0.edge_threshold_mV),
         help="A change of the recorded command by more than this is an edge.")
-    if rec.voltage_channel is None:
+    if rec.voltage_channel is None and rec.command_channel is not None:
+        st.info("This file records no voltage: the protocol comes from its command waveform (the ABF header's "
+                "epoch table), not from a measurement. Set the levels or the epochs by hand below to change it.",
+                icon=":material/info:")
+    if rec.voltage_channel is None and rec.command_channel is None:
         st.info("This file has no voltage channel: give the protocol's timings and levels.", icon=":material/info:")
         t0 = p0.timing or ProtocolTiming()
         c1, c2 = st.columns(2)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from signal_core.protocol.detect import COMMAND_NOTE, COMMAND_SOURCE
 from signal_core.protocol.steps import Protocol, ProtocolError
-from signal_core.recording import Recording
+from signal_core.recording import UNIT_OVERRIDE_RECORD, Recording
 
-__all__ = ["EPOCH_COLUMNS", "apply_edits", "epoch_frame", "file_summary", "header_frame", "protocol_from_frame"]
+__all__ = ["EPOCH_COLUMNS", "apply_edits", "epoch_frame", "file_summary", "header_frame", "load_note",
+           "protocol_from_frame"]
 
 EPOCH_COLUMNS = ["epoch", "start (ms)", "end (ms)", "level (mV)"]
 
@@ -24,6 +26,7 @@ def file_summary(rec: Recording, size_bytes: int, protocol: Protocol | None, pro
         "file": rec.name,
         "format": rec.file_format,
         "sweeps": rec.n_sweeps,
+        "note": load_note(rec, protocol),
         "channels": ", ".join(f"{n} ({u})" for n, u in zip(rec.channel_names, rec.channel_units)),
         "sampling rate (kHz)": rec.fs_hz / 1e3,
         "duration (ms)": rec.duration_s * 1e3,
@@ -33,6 +36,24 @@ def file_summary(rec: Recording, size_bytes: int, protocol: Protocol | None, pro
         "size (kB)": size_bytes / 1024,
         "SHA-256": rec.sha256,
     }
+
+
+def load_note(rec: Recording, protocol: Protocol | None) -> str:
+    """What the Load summary says about a file besides its numbers ("" when nothing).
+
+    The voltage comes from the protocol (command) rather than a measurement; the sweeps have
+    different lengths; a channel's unit was set by hand.
+    """
+    notes = []
+    if protocol is not None and protocol.source == COMMAND_SOURCE:
+        notes.append(COMMAND_NOTE)
+    elif protocol is None and rec.voltage_channel is None and rec.command_channel is not None:
+        notes.append("the file has a command waveform but no recorded voltage")
+    if rec.is_ragged:
+        notes.append(f"sweeps of different lengths ({min(rec.sweep_lengths):,} to {rec.n_samples:,} samples), "
+                     "each analysed at its own length")
+    notes.extend(f"unit set by hand: {v}" for k, v in rec.header if k == UNIT_OVERRIDE_RECORD)
+    return "; ".join(notes)
 
 
 def header_frame(rec: Recording) -> pd.DataFrame:

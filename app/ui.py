@@ -14,8 +14,9 @@ from contextlib import contextmanager, nullcontext
 
 import streamlit as st
 
-from signal_core.analysis.pipeline import ChargeResult
+from signal_core.analysis.pipeline import ChargeResult, with_unit_override
 from signal_core.errors import RecordingFormatError, SignalCoreError
+from signal_core.flags import AnalysisError
 from signal_core.io.read import RecordingTooLargeError
 from signal_core.params import AnalysisParams
 from signal_core.quantities import CARD_QUANTITIES
@@ -122,7 +123,11 @@ def active_recording() -> tuple[state.LoadedFile, Recording] | None:
     lf = state.active()
     if lf is None:
         return None
-    return lf, cache.recording(lf.sha256, lf.data, lf.name)
+    rec = cache.recording(lf.sha256, lf.data, lf.name)
+    try:  # the recipe's unit override (Load page), so every page shows what the analysis uses
+        return lf, with_unit_override(rec, state.params())
+    except AnalysisError:  # no such channel: the analysis says so where it runs
+        return lf, rec
 
 
 def sidebar() -> None:

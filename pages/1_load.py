@@ -17,6 +17,8 @@ demo.button("Load the demo recording", on_click=files_ui.load_demo, icon=":mater
 
 files_ui.file_errors()
 files_ui.file_table()
+if state.files():
+    files_ui.unit_override()
 
 if state.files():
     st.divider()

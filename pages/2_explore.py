@@ -35,7 +35,7 @@ with right, ui.guard("Drawing the trace"):
         epochs = ()
     volt = rec.voltage(sweep)
     st.plotly_chart(
-        figures.trace_figure(rec.t_s, raw_pA=raw, filtered_pA=filtered, voltage_mV=volt, epochs=epochs,
+        figures.trace_figure(rec.sweep_t_s(sweep), raw_pA=raw, filtered_pA=filtered, voltage_mV=volt, epochs=epochs,
                              selectable=True),
         key="explore_trace", on_select=lambda: state.on_zoom_select("explore_trace"), selection_mode="box")
     zoom = st.session_state.get(state.ZOOM)
@@ -45,7 +45,7 @@ with right, ui.guard("Drawing the trace"):
         z1, z2 = st.columns([4, 1], vertical_alignment="center")
         z1.markdown(f"**Zoom: {zoom[0]:.2f} to {zoom[1]:.2f} ms**, every sample when fewer than 5000")
         z2.button("Reset zoom", on_click=state.reset_zoom, icon=":material/undo:", key="btn_reset_zoom")
-        st.plotly_chart(figures.trace_figure(rec.t_s, raw_pA=raw, filtered_pA=filtered, voltage_mV=volt,
+        st.plotly_chart(figures.trace_figure(rec.sweep_t_s(sweep), raw_pA=raw, filtered_pA=filtered, voltage_mV=volt,
                                              epochs=epochs, x_range_ms=zoom), key="explore_zoom")
     st.subheader("Power spectrum before and after the filters")
     f_hz, p_raw, p_filt = cache.spectra(lf.sha256, sweep, chain_json, lf.data, lf.name)
@@ -59,7 +59,7 @@ trace_header = [f"file: {lf.name}", f"sha256: {lf.sha256}", f"sweep: {sweep + 1}
                 "filters: " + ("; ".join(f.label() for f in params.filters) or "none")]
 st.download_button(
     "Raw and filtered trace (.csv)",
-    data=downloads.logged(lambda: downloads.trace_csv(rec.t_s, rec.current(sweep),
+    data=downloads.logged(lambda: downloads.trace_csv(rec.sweep_t_s(sweep), rec.current(sweep),
                                                       filtered if any_on else None, rec.voltage(sweep),
                                                       header=trace_header), "trace CSV"),
     file_name=f"{downloads.safe_stem(lf.name)}_sweep{sweep + 1}_trace.csv", mime=downloads.CSV_MIME,

@@ -44,7 +44,7 @@ with right:
         if sweep_tab.open:
             with sweep_tab, ui.guard("Drawing the sweep"):
                 st.plotly_chart(figures.trace_figure(
-                    rec.t_s, raw_pA=rec.current(sweep), raw_visible="legendonly",
+                    rec.sweep_t_s(sweep), raw_pA=rec.current(sweep), raw_visible="legendonly",
                     orange=(result.t_orange_s, result.i_orange_pA), voltage_mV=rec.voltage(sweep),
                     epochs=result.protocol.epochs), key="sweep_chart")
                 st.caption("Raw current (grey) is listed in the legend: click it to show it.")

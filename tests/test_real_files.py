@@ -155,3 +155,57 @@ def test_memtest_without_recorded_voltage_no_longer_asks_for_timings():
     assert rec.voltage_channel is None and rec.command_channel is not None
     errors = {r.error for r in analyze_recording(rec)}
     assert len(errors) == 1 and "give the protocol timings" not in errors.pop()
+
+
+# ------------------------------------------------------------------ the app on these files
+def load_page_with(*names: str):
+    from tests.app_helpers import new_app, no_errors, upload
+
+    at = new_app()
+    upload(at, *((n, (DATA / n).read_bytes()) for n in names))
+    no_errors(at)
+    return at
+
+
+def summary_rows(at) -> dict[str, dict]:
+    frame = at.dataframe[0].value
+    return {row["file"]: row for row in frame.to_dict("records")}
+
+
+def test_load_summary_notes_ragged_sweeps_and_one_step_protocols():
+    at = load_page_with("2020_06_16_0001.abf", "171116sh_0011.abf")
+    rows = summary_rows(at)
+    assert "sweeps of different lengths (11,040 to 22,040 samples)" in rows["2020_06_16_0001.abf"]["note"]
+    memtest = rows["171116sh_0011.abf"]["protocol (sweep 1)"]
+    step = first_step_mV(pyabf.ABF(str(DATA / "171116sh_0011.abf")), 0)
+    assert memtest.startswith(f"not found: the protocol (command) has one step of {step:+.1f} mV")
+
+
+def test_explore_and_analyse_a_short_sweep_of_a_ragged_file():
+    from tests.app_helpers import no_errors
+
+    at = load_page_with("2020_06_16_0001.abf")
+    rec = read_abf(DATA / "2020_06_16_0001.abf")
+    short = int(np.argmin(rec.sweep_lengths)) + 1
+    at.switch_page("pages/2_explore.py").run()
+    at.number_input(key="sweep").set_value(short).run()
+    no_errors(at)
+    at.switch_page("pages/3_analyse.py").run()
+    no_errors(at)
+
+
+def test_unit_control_on_load_sets_the_recipe_and_the_summary_says_so(tmp_path):
+    from app.files_ui import AS_IN_FILE
+
+    path = tmp_path / "labelled_A.abf"
+    pyabf.abfWriter.writeABF1(np.full((3, 1000), 150.0) + np.arange(1000), str(path), 20_000.0, units="A")
+    from tests.app_helpers import new_app, no_errors, upload
+
+    at = new_app()
+    upload(at, ("labelled_A.abf", path.read_bytes()))
+    box = at.selectbox(key="rp_current_unit")
+    assert box.value == AS_IN_FILE
+    box.set_value("pA").run()
+    no_errors(at)
+    assert at.session_state["params"].current_unit == "pA"
+    assert "unit set by hand: current channel" in summary_rows(at)["labelled_A.abf"]["note"]
