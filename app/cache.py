@@ -1,16 +1,24 @@
-"""Digest-keyed caches of the heavy work, bounded for a 512 MB dyno.
+"""Digest-keyed caches of the heavy work, bounded by bytes for a 512 MB dyno.
 
-``st.cache_data`` hashes big arrays from a sample only, so nothing here is keyed on an
-array: every function takes the file's SHA-256 (``sha``) and, where it matters, the
-parameters as JSON text; the bytes come in as ``_data`` (leading underscore: not hashed).
-Return values are pickled by ``st.cache_data``; a parsed 110k-sample recording pickles to
-~1.8 MB in ~1 ms and a ChargeResult to ~1.4 MB, so copies are cheap and every caller gets
-its own (nobody can change a cached object by accident).
+Nothing here is keyed on an array: every function takes the file's SHA-256 (``sha``) and, where
+it matters, the parameters as JSON text; the bytes come in as ``_data`` (leading underscore: not
+part of the key, as with ``st.cache_data``).
+
+Each cache is an :class:`app.memory.ByteLRU` holding a share of the process's memory budget
+(``SIGNAL_ANALYZER_MEMORY_MB``, issue 16): :data:`SHARES`.  ``st.cache_data`` was bounded by
+counts only (8 recordings of up to 400 MB each, 16 filtered sweeps of any length) and kept a
+pickled copy besides the copy each caller unpickled; these keep one object per entry, shared by
+every session, with its arrays read-only (a ``Recording`` is read-only already), and hand out
+deep copies only of the small list-and-dict values of the Sets page.  A parse first asks
+:func:`app.memory.admit` for the memory it will need, so it is refused with a message
+(:class:`app.memory.ServerBusyError`) rather than taking the server past its budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 from pathlib import PurePath
 
@@ -27,9 +35,43 @@ from signal_core.params import AnalysisParams
 from signal_core.recording import Recording
 from signal_core.synthetic import demo_recording
 
-__all__ = ["analysis", "demo_file", "file_info", "filtered_sweep", "recording", "set_rows", "spectra"]
+from . import memory
+
+__all__ = ["SHARES", "analysis", "clear", "demo_file", "file_info", "filtered_sweep", "recording", "set_rows",
+           "spectra"]
 
 TTL_S = 3600
+#: each cache's bound, as a fraction of the process's memory budget (480 MB by default: 120 MB of
+#: parsed recordings, 24 MB of filtered sweeps, ...); the rest is Streamlit, the uploads and the work
+SHARES = {"recordings": 0.25, "filtered_sweep": 0.05, "spectra": 0.01, "analysis": 0.05, "file_info": 0.002,
+          "set_rows": 0.02}
+
+
+def _bytes_cached(name: str, copy: bool = False):
+    """Cache a function in a :class:`~app.memory.ByteLRU` keyed on its arguments not starting with ``_``."""
+    lru = memory.ByteLRU(name, SHARES[name], ttl_s=TTL_S, copy=copy)
+
+    def wrap(fn):
+        sig = inspect.signature(fn)
+        keyed = [p for p in sig.parameters if not p.startswith("_")]
+
+        @functools.wraps(fn)
+        def cached(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            key = tuple(bound.arguments[p] for p in keyed)
+            return lru.get(key, lambda: fn(*args, **kwargs))
+
+        cached.cache = lru
+        return cached
+
+    return wrap
+
+
+def clear() -> None:
+    """Empty every cache of this module (tests; ``st.cache_data.clear()`` only clears the demo's)."""
+    for fn in (_parsed, filtered_sweep, spectra, analysis, file_info, set_rows):
+        fn.cache.clear()
+    st.cache_data.clear()
 DEMO_NAME = "demo_0001_-20mV.atf"
 
 
@@ -39,10 +81,16 @@ def demo_file() -> tuple[str, bytes]:
     return DEMO_NAME, write_atf(demo_recording().recording)
 
 
-@st.cache_data(max_entries=8, ttl=TTL_S, show_spinner=False)
+@_bytes_cached("recordings")
 def _parsed(sha: str, suffix: str, _data: bytes, _name: str) -> Recording:
-    """The parse of a file's bytes, keyed on the digest (and the extension, which can pick the reader)."""
-    return read_recording(_data, name=_name)
+    """The parse of a file's bytes, keyed on the digest (and the extension, which can pick the reader).
+
+    Admitted by the memory governor first (:func:`app.memory.admit`: refused, or queued for a while,
+    when the parse would take the server past its budget).
+    """
+    need = memory.parse_need_bytes(len(_data), _name)
+    with memory.admit(need, f"reading {_name}"):
+        return read_recording(_data, name=_name)
 
 
 def recording(sha: str, _data: bytes, name: str) -> Recording:
@@ -55,7 +103,7 @@ def recording(sha: str, _data: bytes, name: str) -> Recording:
     return rec if rec.name == name else dataclasses.replace(rec, name=name)
 
 
-@st.cache_data(max_entries=16, ttl=TTL_S, show_spinner=False)
+@_bytes_cached("filtered_sweep")
 def filtered_sweep(sha: str, sweep: int, filters_json: str, _data: bytes, name: str) -> np.ndarray:
     """The current of one sweep after a filter chain (pA); the raw current for an empty chain."""
     rec = recording(sha, _data, name)
@@ -65,7 +113,7 @@ def filtered_sweep(sha: str, sweep: int, filters_json: str, _data: bytes, name: 
     return apply_chain(raw, rec.fs_hz, active) if active else np.array(raw)
 
 
-@st.cache_data(max_entries=16, ttl=TTL_S, show_spinner=False)
+@_bytes_cached("spectra")
 def spectra(sha: str, sweep: int, filters_json: str, _data: bytes, name: str):
     """Welch spectra (Hz, pA^2/Hz) of the raw and the filtered current: ``(f, psd_raw, psd_filtered)``."""
     rec = recording(sha, _data, name)
@@ -76,7 +124,7 @@ def spectra(sha: str, sweep: int, filters_json: str, _data: bytes, name: str):
     return f, p_raw, p_filt
 
 
-@st.cache_data(max_entries=32, ttl=TTL_S, show_spinner=False)
+@_bytes_cached("analysis")
 def analysis(sha: str, sweep: int, params_json: str, _data: bytes, name: str) -> ChargeResult:
     """``analyze_sweep`` of one sweep with one recipe; raises AnalysisError / ProtocolError / FilterError."""
     rec = recording(sha, _data, name)
@@ -84,14 +132,14 @@ def analysis(sha: str, sweep: int, params_json: str, _data: bytes, name: str) ->
 
 
 # ------------------------------------------------------------------ Q–V sets (pages/6_sets.py)
-@st.cache_data(max_entries=4096, ttl=TTL_S, show_spinner=False)
+@_bytes_cached("file_info")
 def file_info(sha: str, _data: bytes, name: str) -> tuple[int, bool]:
     """(number of sweeps, has a voltage channel) of a file: what the Sets page needs before analysing."""
     rec = recording(sha, _data, name)
     return rec.n_sweeps, rec.voltage_channel is not None
 
 
-@st.cache_data(max_entries=2048, ttl=TTL_S, show_spinner=False)
+@_bytes_cached("set_rows", copy=True)
 def set_rows(sha: str, params_json: str, label: str, _data: bytes, name: str) -> tuple[list[dict], list[list[str]]]:
     """Every sweep of one file analysed as the CLI's ``qv`` does it (``analyze_recording``).
 

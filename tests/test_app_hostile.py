@@ -16,7 +16,6 @@ import re
 
 import openpyxl
 import pytest
-import streamlit as st
 import streamlit.testing.v1.app_test as _app_test
 from app_helpers import click, metrics, new_app, no_errors, upload
 from conftest import BROKEN
@@ -24,6 +23,7 @@ from google.protobuf.json_format import MessageToDict
 from streamlit.runtime.media_file_manager import MediaFileManager
 
 from app import analyse_ui, nav
+from app import cache as app_cache
 from app.ui import WJ
 from signal_core.io.atf import write_atf
 from signal_core.io.limits import ENV_MAX_RECORDING_MB, MAX_UPLOAD_BYTES
@@ -257,7 +257,7 @@ def test_other_ways_in_are_held_to_the_upload_limit_too():
 
 def test_recording_over_the_memory_budget_is_refused_with_the_readers_message(sample_bytes, monkeypatch):
     monkeypatch.setenv(ENV_MAX_RECORDING_MB, "1")  # the sample needs ~2.6 MB of float64
-    st.cache_data.clear()  # the budget is checked when a file is parsed, not on a cache hit
+    app_cache.clear()  # the budget is checked when a file is parsed, not on a cache hit
     small = simulate(CellModel(), fs_hz=10_000.0, duration_ms=700.0, name="small.atf").recording
     at = new_app()
     upload(at, (SAMPLE, sample_bytes), ("small.atf", write_atf(small)))
