@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
-from typing import Any
 
 import streamlit as st
 
@@ -37,6 +35,7 @@ from signal_core.store import (
     database_url,
     password_required,
 )
+from signal_core.values import clean_json
 
 from . import nav, state, streamlit_fixes, ui
 from .meta import APP_VERSION
@@ -219,19 +218,9 @@ def show_flash() -> None:
 
 
 # ------------------------------------------------------------------ save
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def results_json(result: ChargeResult) -> str:
     """The saved results: ``[result.to_dict()]`` (NaN and inf as null, so PostgreSQL's JSON takes it)."""
-    return json.dumps([_finite(result.to_dict())], allow_nan=False)
+    return json.dumps([clean_json(result.to_dict())], allow_nan=False)
 
 
 def _signature(key: str, sha: str, sweep: int, recipe_json: str) -> tuple:

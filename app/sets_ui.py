@@ -31,6 +31,7 @@ import streamlit as st
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
 from signal_core.sets import QvPoint, qv_points
+from signal_core.values import finite_or_none
 
 from . import cache
 from .state import LoadedFile
@@ -153,8 +154,7 @@ def _implicit_v2(lf: LoadedFile, n_sweeps: int, has_voltage: bool, params: Analy
 
 
 def _edits_v2(edit: dict | None) -> float | None:
-    v = (edit or {}).get("v2")
-    return float(v) if v is not None and math.isfinite(v) else None
+    return finite_or_none((edit or {}).get("v2"))
 
 
 def _sweeps(lf: LoadedFile, params: AnalysisParams) -> list[tuple[int, float | None]]:

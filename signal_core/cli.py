@@ -115,7 +115,7 @@ def params_from_args(args: argparse.Namespace) -> AnalysisParams:
     """Build the recipe from a file (``--recipe``) and the options that override it."""
     base = AnalysisParams()
     if args.recipe:
-        base = AnalysisParams.from_json(Path(args.recipe).read_text(encoding="utf-8"))
+        base = AnalysisParams.from_file(args.recipe)  # regular file, 1 MB at most, UTF-8 JSON
     changes: dict = {}
     if args.filter:
         changes["filters"] = tuple(FilterSpec.parse(s) for s in args.filter)

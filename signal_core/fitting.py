@@ -22,6 +22,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit
 
 from signal_core.errors import SignalCoreError
+from signal_core.values import finite_or_none
 
 __all__ = [
     "FARADAY_C_PER_MOL",
@@ -67,11 +68,6 @@ MODELS: dict[str, tuple[tuple[str, ...], Callable[..., np.ndarray]]] = {
 }
 
 
-def _json_float(v: float) -> float | None:
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
 @dataclass(frozen=True)
 class FitResult:
     """Outcome of a fit.
@@ -108,9 +104,9 @@ class FitResult:
         """JSON-friendly dict (non-finite numbers become None)."""
         return {
             "model": self.model,
-            "params": {k: _json_float(v) for k, v in self.params.items()},
-            "stderr": {k: _json_float(v) for k, v in self.stderr.items()},
-            "r_squared": _json_float(self.r_squared),
+            "params": {k: finite_or_none(v) for k, v in self.params.items()},
+            "stderr": {k: finite_or_none(v) for k, v in self.stderr.items()},
+            "r_squared": finite_or_none(self.r_squared),
             "n_points": int(self.n_points),
         }
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -21,6 +23,12 @@ from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 
 RECIPE_VERSION = 1
+#: a recipe file is a few KB; larger uploads or files are refused before they are parsed (bytes)
+MAX_RECIPE_BYTES = 1_000_000
+#: a recipe nests at most 4 levels (protocol -> controls -> step); deeper JSON is refused
+MAX_RECIPE_DEPTH = 32
+#: an error message quotes at most this many characters of the recipe
+MAX_QUOTE_CHARS = 200
 #: the two points of a hand-drawn tail line must be at least this far apart (ms): 1 us, a sample at 1 MHz
 MIN_POINT_GAP_MS = 1e-3
 #: ... and their currents within +/- this (pA): 1 mA, far beyond any whole-cell current
@@ -29,6 +37,41 @@ MAX_POINT_PA = 1e9
 AREA_RANGE_UM2 = (1e-3, 1e12)
 CONTROL_SOURCES = ("on", "off", "both")
 TAIL_MODES = ("constant", "line", "manual", "none")
+
+
+def _quote(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (``...`` and the length when cut): a message never repeats the input."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _show(value: Any) -> str:
+    """``repr(value)``, at most :data:`MAX_QUOTE_CHARS` characters of it."""
+    return _quote(repr(value), MAX_QUOTE_CHARS)
+
+
+def _too_big(n_bytes: int) -> str:
+    return (f"the recipe is {n_bytes:,} bytes, more than the limit of {MAX_RECIPE_BYTES:,} bytes (a recipe is "
+            "a few KB): it was not read")
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON (1 for a scalar), counted no further than ``limit + 1``."""
+    if not isinstance(value, dict | list) or not value:
+        return 1
+    if limit <= 0:
+        return 2
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max(_depth(v, limit - 1) for v in children)
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (for messages)."""
+    for test, words in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "a special file"
 
 
 class ParamsError(SignalCoreError):
@@ -42,13 +85,13 @@ TwoPoints = tuple[tuple[float, float], tuple[float, float]]
 def _number(value: Any, label: str) -> float:
     """A finite float, or a ParamsError naming the parameter (strings, None, NaN and infinities are refused)."""
     if isinstance(value, str | bytes) or value is None:
-        raise ParamsError(f"{label} must be a number, got {value!r}")
+        raise ParamsError(f"{label} must be a number, got {_show(value)}")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ParamsError(f"{label} must be a number, got {value!r}") from exc
+        raise ParamsError(f"{label} must be a number, got {_show(value)}") from exc
     if not math.isfinite(number):
-        raise ParamsError(f"{label} must be a finite number, got {value!r}")
+        raise ParamsError(f"{label} must be a finite number, got {_show(value)}")
     return number
 
 
@@ -58,7 +101,7 @@ def _window(value: Any, label: str) -> Window | None:
     try:
         a, b = value
     except (TypeError, ValueError) as exc:
-        raise ParamsError(f"{label} must be two numbers (start, end) in ms, got {value!r}") from exc
+        raise ParamsError(f"{label} must be two numbers (start, end) in ms, got {_show(value)}") from exc
     a, b = _number(a, f"{label} start"), _number(b, f"{label} end")
     if not b > a:
         raise ParamsError(f"{label} must end after it starts: {a:g} to {b:g} ms")
@@ -73,7 +116,7 @@ def _points(value: Any, label: str) -> TwoPoints | None:
     try:
         (t1, y1), (t2, y2) = value
     except (TypeError, ValueError) as exc:
-        raise ParamsError(f"{label} must be two points (t_ms, I_pA), got {value!r}") from exc
+        raise ParamsError(f"{label} must be two points (t_ms, I_pA), got {_show(value)}") from exc
     t1, y1, t2, y2 = (_number(v, f"{label} point") for v in (t1, y1, t2, y2))
     if max(abs(y1), abs(y2)) > MAX_POINT_PA:
         raise ParamsError(f"{label}: the currents must lie within +/-{MAX_POINT_PA:g} pA, got {y1:g} and {y2:g} pA")
@@ -216,9 +259,9 @@ class AnalysisParams:
         set_(self, "temperature_C", temperature)
         for name in ("control_on_source", "control_off_source"):
             if getattr(self, name) not in CONTROL_SOURCES:
-                raise ParamsError(f"{name} must be one of {', '.join(CONTROL_SOURCES)}, got {getattr(self, name)!r}")
+                raise ParamsError(f"{name} must be one of {', '.join(CONTROL_SOURCES)}, got {_show(getattr(self, name))}")
         if self.tail_mode not in TAIL_MODES:
-            raise ParamsError(f"tail_mode must be one of {', '.join(TAIL_MODES)}, got {self.tail_mode!r}")
+            raise ParamsError(f"tail_mode must be one of {', '.join(TAIL_MODES)}, got {_show(self.tail_mode)}")
         for name in ("tail_on_ms", "tail_off_ms", "integrate_on_ms", "integrate_off_ms"):
             set_(self, name, _window(getattr(self, name), name))
         for name in ("manual_tail_on", "manual_tail_off"):
@@ -240,10 +283,10 @@ class AnalysisParams:
         if isinstance(self.timing, dict):
             set_(self, "timing", ProtocolTiming.from_dict(self.timing))
         if self.timing is not None and not isinstance(self.timing, ProtocolTiming):
-            raise ParamsError(f"timing must be protocol timings (a JSON object), got {self.timing!r}")
+            raise ParamsError(f"timing must be protocol timings (a JSON object), got {_show(self.timing)}")
         if self.protocol is not None:
             if not isinstance(self.protocol, dict):
-                raise ParamsError(f"protocol must be a protocol table (a JSON object), got {self.protocol!r}")
+                raise ParamsError(f"protocol must be a protocol table (a JSON object), got {_show(self.protocol)}")
             Protocol.from_dict(self.protocol)  # validates; raises ProtocolError
 
     # ------------------------------------------------------------------ JSON
@@ -269,11 +312,13 @@ class AnalysisParams:
         d = dict(d)
         version = d.pop("recipe_version", RECIPE_VERSION)
         if version != RECIPE_VERSION:
-            raise ParamsError(f"recipe version {version} is not understood (this version reads {RECIPE_VERSION})")
+            raise ParamsError(f"recipe version {_show(version)} is not understood (this version reads {RECIPE_VERSION})")
         names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
+        unknown = [k for k in d if k not in names]
         if unknown:
-            raise ParamsError(f"unknown recipe key(s): {', '.join(unknown)}")
+            shown = _quote(", ".join(map(str, unknown[:20])) + (", ..." if len(unknown) > 20 else ""),
+                           MAX_QUOTE_CHARS)
+            raise ParamsError(f"{len(unknown):,} unknown recipe key(s): {shown}")
         if "filters" in d:
             d["filters"] = tuple(FilterSpec.from_dict(x) for x in d["filters"] or ())
         for key in ("tail_on_ms", "tail_off_ms", "integrate_on_ms", "integrate_off_ms"):
@@ -292,11 +337,72 @@ class AnalysisParams:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> AnalysisParams:
+        """Read a recipe (JSON text, or its UTF-8 bytes as uploaded); the one loader of the CLI and the app.
+
+        Raises
+        ------
+        ParamsError
+            Over :data:`MAX_RECIPE_BYTES`, not UTF-8, not JSON, an integer of more than 4,300
+            digits, nested deeper than :data:`MAX_RECIPE_DEPTH`, unknown keys, values out of
+            range.  Every message (also of the FilterError and ProtocolError a recipe's filters
+            and protocol raise) quotes at most :data:`MAX_QUOTE_CHARS` characters of the recipe.
+        """
+        if isinstance(text, bytes | bytearray | memoryview):
+            raw = bytes(text)
+            if len(raw) > MAX_RECIPE_BYTES:
+                raise ParamsError(_too_big(len(raw)))
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise ParamsError(f"the recipe is not UTF-8 text (byte {exc.start:,} is 0x{raw[exc.start]:02x}): "
+                                  "a recipe is the JSON file the app or the CLI saved") from None
+        if not isinstance(text, str):
+            raise ParamsError(f"a recipe is JSON text, got {type(text).__name__}")
+        if len(text) > MAX_RECIPE_BYTES:
+            raise ParamsError(_too_big(len(text.encode("utf-8"))))
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ParamsError(f"the recipe is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
-        return cls.from_dict(d)
+            raise ParamsError(f"the recipe is not valid JSON: line {exc.lineno}, column {exc.colno}: "
+                              f"{_quote(exc.msg, MAX_QUOTE_CHARS)}") from None
+        except RecursionError:
+            raise ParamsError(f"the recipe nests its brackets too deeply to be read (a recipe nests at most "
+                              f"{MAX_RECIPE_DEPTH} levels)") from None
+        except ValueError as exc:  # Python refuses integers of more than 4,300 digits (int_max_str_digits)
+            raise ParamsError(f"the recipe holds a number too long to read (more than 4,300 digits): "
+                              f"{_quote(str(exc), MAX_QUOTE_CHARS)}") from None
+        depth = _depth(d, MAX_RECIPE_DEPTH)
+        if depth > MAX_RECIPE_DEPTH:
+            raise ParamsError(f"the recipe nests more than {MAX_RECIPE_DEPTH} levels of brackets: not a recipe")
+        try:
+            return cls.from_dict(d)
+        except SignalCoreError as exc:  # a filter's or protocol's message may repeat a long value
+            message = str(exc)
+            if len(message) <= MAX_QUOTE_CHARS + 100:
+                raise
+            raise type(exc)(_quote(message, MAX_QUOTE_CHARS)) from None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> AnalysisParams:
+        """Read a recipe file: a regular file of at most :data:`MAX_RECIPE_BYTES`, read no further than that.
+
+        Raises
+        ------
+        ParamsError
+            As :meth:`from_json`, and for a path that is not a regular file (a directory, a FIFO, a device).
+        OSError
+            The file cannot be opened.
+        """
+        fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise ParamsError(f"the recipe {_quote(os.fspath(path), MAX_QUOTE_CHARS)} is "
+                                  f"{_file_kind(mode)}, not a regular file: it was not read")
+            raw = handle.read(MAX_RECIPE_BYTES + 1)
+            if len(raw) > MAX_RECIPE_BYTES:  # the rest is never read
+                raise ParamsError(_too_big(max(os.fstat(fd).st_size, len(raw))))
+        return cls.from_json(raw)
 
     def replace(self, **changes: Any) -> AnalysisParams:
         """A copy with some parameters changed (validated)."""

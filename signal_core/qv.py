@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from signal_core.fitting import fit_boltzmann, valence_from_k, valence_se
+from signal_core.values import finite_or_none
 
 __all__ = ["MAX_REL_SE", "MIN_SPARE_POINTS", "QvFit", "fit_qv", "fit_warnings"]
 
@@ -19,10 +20,6 @@ __all__ = ["MAX_REL_SE", "MIN_SPARE_POINTS", "QvFit", "fit_qv", "fit_warnings"]
 MAX_REL_SE = 0.25
 #: a fit with fewer points than parameters plus this is flagged: its errors rest on almost no scatter
 MIN_SPARE_POINTS = 2
-
-
-def _finite_or_none(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class QvFit:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        out = {k: _finite_or_none(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+        out = {k: finite_or_none(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
         out["warnings"] = list(self.warnings)
         return out
 

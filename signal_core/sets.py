@@ -22,17 +22,16 @@ Units: mV, pC, nF, nC/uF.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from signal_core.analysis.batch import clean_json
 from signal_core.fitting import FitError
 from signal_core.parallel import PathLike, SchedulerError, analyze_files
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
 from signal_core.qv import QvFit, fit_qv
+from signal_core.values import clean_json, finite_or_none
 
 __all__ = [
     "DEFAULT_SET_ID",
@@ -216,10 +215,6 @@ def qv_points(
 
 
 # ----------------------------------------------------------------------------- fits
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
 def fit_points(
     points: Sequence[QvPoint], *, quantity: str = "q_on_pC", with_offset: bool = False,
     temperature_C: float = 22.0,
@@ -237,7 +232,7 @@ def fit_points(
     y: list[float] = []
     for p in points:
         value = getattr(p, attr)
-        if not p.excluded and _finite(p.v_test_mV) and _finite(value):
+        if not p.excluded and finite_or_none(p.v_test_mV) is not None and finite_or_none(value) is not None:
             v.append(p.v_test_mV)  # type: ignore[arg-type]
             y.append(sign * value)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -679,3 +680,124 @@ def test_header_patterns_are_linear_and_match_as_before():
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# ------------------------------------------------------------------------- issue 16: recipes, special files, limits
+def _recipe_attacks() -> dict[str, tuple[bytes, str]]:
+    return {
+        "array_40MB_cut.json": (b"[" + b"1," * 600_000 + b"1]",
+                                r"^the recipe is 1,200,003 bytes, more than the limit of 1,000,000 bytes"),
+        "unknown_keys.json": (json.dumps({f"key{k}": 1 for k in range(60_000)}).encode(),
+                              r"^60,000 unknown recipe key\(s\): key0, key1, key2, .*, key19, \.\.\.$"),
+        "latin1.json": ('{"baseline_ms": 5, "comment": "2 µm"}'.encode("latin-1"),
+                        r"^the recipe is not UTF-8 text \(byte 33 is 0xb5\)"),
+        "huge_integer.json": (b'{"baseline_ms": ' + b"9" * 5_000 + b"}",
+                              r"^the recipe holds a number too long to read \(more than 4,300 digits\)"),
+        "nested_5000.json": (b"[" * 5_000 + b"]" * 5_000, r"^the recipe nests its brackets too deeply to be read"),
+        "nested_40.json": (b'{"filters": ' + b"[" * 40 + b"]" * 40 + b"}",
+                           r"^the recipe nests more than 32 levels of brackets"),
+        "long_string.json": (json.dumps({"baseline_ms": "x" * 500_000}).encode(),
+                             r"^baseline_ms must be a number, got 'x{199}\.\.\. \(500,002 characters\)$"),
+        "long_filter_kind.json": (json.dumps({"filters": [{"kind": "y" * 400_000}]}).encode(),
+                                  r"^unknown filter kind 'y+\.\.\. \(400,\d{3} characters\)$"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_recipe_attacks()))
+def test_recipe_attacks_are_short_clear_errors_in_the_cli_and_the_loader(name, tmp_path, capsys):
+    # a 40 MB array took +450 MB and 27 s; 3.5 M unknown keys a 30 MB message; not UTF-8, an integer of more
+    # than 4,300 digits or deep nesting gave a traceback from --recipe (and the app's generic error page)
+    from signal_core.errors import SignalCoreError
+
+    data, pattern = _recipe_attacks()[name]
+    with pytest.raises(SignalCoreError) as info:  # the app's recipe upload calls this loader with the bytes
+        AnalysisParams.from_json(data)
+    message = str(info.value)
+    assert re.search(pattern, message), message
+    assert len(message) < 320, len(message)  # quotes at most 200 characters of the recipe
+    recipe = tmp_path / name
+    recipe.write_bytes(data)
+    rec = tmp_path / "cell.atf"
+    rec.write_bytes(corpus.valid_small())
+    assert main(["analyze", str(rec), "--recipe", str(recipe)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and re.search(pattern, err[len("error: "):].strip()), err
+    assert "Traceback" not in err and len(err) < 400
+
+
+def test_recipe_from_a_special_file_is_refused_without_reading_it(tmp_path, capsys):
+    fifo = tmp_path / "recipe.json"
+    os.mkfifo(fifo)
+    rec = tmp_path / "cell.atf"
+    rec.write_bytes(corpus.valid_small())
+    proc = subprocess.run([sys.executable, "-m", "signal_core", "analyze", str(rec), "--recipe", str(fifo)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # used to wait for a writer
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert re.search(r"^error: the recipe .*recipe\.json is a named pipe \(FIFO\), not a regular file", proc.stderr)
+    if Path("/dev/zero").exists():
+        assert main(["analyze", str(rec), "--recipe", "/dev/zero"]) == 1
+        assert "is a character device, not a regular file" in capsys.readouterr().err
+    good = tmp_path / "good.json"
+    good.write_bytes(b"\xef\xbb\xbf" + AnalysisParams(baseline_ms=4.0).to_json().encode())  # a BOM is fine
+    assert AnalysisParams.from_file(good) == AnalysisParams(baseline_ms=4.0)
+
+
+def test_cli_refuses_fifos_devices_and_directories_before_reading(tmp_path):
+    # a FIFO blocked for ever; /dev/zero was read to 6.9 GB before "not enough memory"
+    fifo = tmp_path / "pipe.atf"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.atf"
+    folder.mkdir()
+    good = tmp_path / "cell.atf"
+    good.write_bytes(corpus.valid_small())
+    files = [str(fifo), str(folder), str(good)] + [d for d in ("/dev/zero", "/dev/null") if Path(d).exists()]
+    proc = subprocess.run([sys.executable, "-m", "signal_core", "analyze", *files, "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    rows = {Path(r["file"]).name: r for r in json.loads(proc.stdout)}
+    assert rows["pipe.atf"]["error"] == ("pipe.atf: a named pipe (FIFO), not a regular file: it was not read "
+                                         "(give the path of a recording file)")
+    assert rows["folder.atf"]["error"].startswith("folder.atf: a directory, not a regular file")
+    assert rows["cell.atf"]["error"] is None and math.isfinite(rows["cell.atf"]["q_on_pC"])
+    for device in ("zero", "null"):
+        if device in rows:
+            assert rows[device]["error"].startswith(f"{device}: a character device, not a regular file")
+
+
+def test_a_file_whose_size_says_0_is_read_no_further_than_the_upload_limit():
+    # the memory pre-check trusted st_size, which is 0 for /proc files (and devices, now refused)
+    status = Path("/proc/self/status")
+    if not status.exists() or status.stat().st_size != 0:
+        pytest.skip("no /proc file reporting 0 bytes here")
+    with pytest.raises(RecordingFormatError, match=r"^line 1: not an ATF file: it must start with 'ATF 1\.0' but "
+                                                   r"starts with b?'Name:"):
+        read_recording(status)  # its bytes were read (bounded), not taken as an empty file
+
+
+@pytest.mark.parametrize(("cutoff_hz", "fs_hz", "ok"), [(49_990.0, 10_000.0, False), (60_000.0, 10_000.0, False),
+                                                        (1e9, 10_000.0, False), (4_999.0, 10_000.0, True)])
+def test_a_cutoff_above_nyquist_is_an_error_naming_the_limit_never_changed(cutoff_hz, fs_hz, ok, tmp_path, capsys):
+    # the app replaced such a cutoff by 1 Hz (its widget's minimum); the core must keep the user's value
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"filters": [{"kind": "butter", "cutoff_hz": cutoff_hz}]}))
+    loaded = AnalysisParams.from_file(recipe)
+    assert loaded.filters[0].cutoff_hz == cutoff_hz  # exactly the user's number
+    rec = tmp_path / "cell.atf"
+    rec.write_bytes(corpus.valid_small())  # 10 kHz: Nyquist 5 kHz
+    code, rows, _ = cli_rows([str(rec), "--recipe", str(recipe)], capsys)
+    if ok:
+        assert code == 0 and rows[0]["error"] is None
+        return
+    assert code == 2
+    assert rows[0]["error"].endswith(f"Butterworth cutoff {cutoff_hz:g} Hz must be below the Nyquist frequency "
+                                     f"{fs_hz / 2:g} Hz (half the {fs_hz:g} Hz sampling rate)"), rows[0]["error"]
+
+
+def test_a_notch_centre_out_of_range_is_an_error_naming_the_limit(tmp_path, capsys):
+    rec = tmp_path / "cell.atf"
+    rec.write_bytes(corpus.valid_small())
+    code, rows, _ = cli_rows([str(rec), "--filter", "notch:6000:30"], capsys)
+    assert code == 2 and rows[0]["error"].endswith("notch frequency 6000 Hz must be below the Nyquist frequency "
+                                                   "5000 Hz")
+    code, rows, _ = cli_rows([str(rec), "--filter", "notch:5:30"], capsys)  # 850 samples at 10 kHz: 11.76 Hz
+    assert code == 2 and "notch frequency 5 Hz is below one cycle per trace (11.7647 Hz" in rows[0]["error"]

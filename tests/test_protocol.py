@@ -344,3 +344,33 @@ def test_sweeps_of_different_lengths_each_at_its_own_length():
         assert by_hand[k].error == (f"sweep {k + 1} ({length} samples) is too short for the protocol: the "
                                     f"protocol reaches 1100.0 ms but sweep {k + 1} ({length} samples) ends at "
                                     f"{length / FS_CMD * 1e3:.1f} ms")
+
+
+def test_exports_keep_each_sweep_at_its_own_length():
+    import io
+
+    from openpyxl import load_workbook
+
+    from signal_core.export import ExportEntry, analysis_workbook, raw_csv
+    from signal_core.io.atf_writer import write_atf
+
+    sim = simulate(fs_hz=FS_CMD, v_tests_mV=(-20.0, -40.0), noise_pA=1.0, seed=9, duration_ms=700.0)
+    full = sim.recording
+    cut = full.n_samples - 1000
+    data = full.data.copy()
+    data[1, :, cut:] = np.nan
+    ragged = Recording(data=data, fs_hz=full.fs_hz, channel_names=full.channel_names,
+                       channel_units=full.channel_units, current_channel=0, voltage_channel=1,
+                       sweep_lengths=(full.n_samples, cut), name="ragged.atf")
+    one = raw_csv(ragged, 1).decode().splitlines()
+    assert len(one) == 1 + cut and float(one[-1].split(",")[1]) == pytest.approx(full.data[1, 0, cut - 1], rel=1e-9)
+    both = raw_csv(ragged).decode().splitlines()
+    assert len(both) == 1 + full.n_samples and both[-1].split(",")[3:] == ["", ""]  # sweep 2 ended
+    with pytest.raises(ValueError, match="different lengths"):
+        write_atf(ragged)
+    result = analyze_sweep(ragged, 1)
+    entry = ExportEntry("ragged.atf", "0" * 64, 0, result)
+    book = load_workbook(io.BytesIO(analysis_workbook([entry], raw=[(entry, ragged)])), read_only=True)
+    sheet = next(book[n] for n in book.sheetnames if n.startswith("Raw"))
+    times = [r[0] for r in sheet.iter_rows(min_row=3, values_only=True) if r[0] is not None]
+    assert len(times) == cut and times[-1] == pytest.approx((cut - 1) / FS_CMD * 1e3, abs=1e-3)

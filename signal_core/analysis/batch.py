@@ -7,7 +7,6 @@ same file and recipe.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -16,24 +15,14 @@ from signal_core.io.read import RecordingFormatError, read_recording
 from signal_core.params import AnalysisParams
 from signal_core.quantities import QUANTITIES
 from signal_core.recording import Recording
+from signal_core.values import clean_json
 
-__all__ = ["ROW_KEYS", "analyze_file", "clean_json", "result_row"]
+__all__ = ["ROW_KEYS", "analyze_file", "result_row"]
 
 #: Keys of every row, in order: file, sweep (1-based), the numbers of
 #: :data:`signal_core.quantities.QUANTITIES` (units in the keys), flags (messages), flag_codes (their stable
 #: codes from :data:`signal_core.flags.FLAG_KINDS`, in the same order), error.
 ROW_KEYS: tuple[str, ...] = ("file", "sweep", *(q.key for q in QUANTITIES), "flags", "flag_codes", "error")
-
-
-def clean_json(value: object) -> object:
-    """Replace NaN and infinities (not valid JSON) by None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
-    return value
 
 
 def _empty_row(file: str, sweep: int | None, error: str) -> dict:

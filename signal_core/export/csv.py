@@ -175,9 +175,10 @@ def raw_csv(recording: Recording, sweep: int | None = None, *, excel_safe: bool 
         _text(f"{recording.channel_names[c]} ({recording.channel_units[c]}) sweep {s + 1}", excel_safe)
         for s in sweeps for c in range(recording.n_channels)
     ]
-    table = np.empty((recording.n_samples, len(header)), dtype=np.float64)
-    table[:, 0] = recording.t_s * 1e3
-    table[:, 1:] = recording.data[list(sweeps)].transpose(2, 0, 1).reshape(recording.n_samples, -1)
+    n = max(recording.sweep_lengths[s] for s in sweeps)  # sweeps of different lengths: shorter ones end empty
+    table = np.empty((n, len(header)), dtype=np.float64)
+    table[:, 0] = recording.t_s[:n] * 1e3
+    table[:, 1:] = recording.data[list(sweeps), :, :n].transpose(2, 0, 1).reshape(n, -1)
     body = io.BytesIO()
     np.savetxt(body, table, fmt="%.10g", delimiter=",", newline="\n")
     data = body.getvalue()

@@ -22,6 +22,7 @@ from signal_core import __version__
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure
 from signal_core.params import AnalysisParams
 from signal_core.quantities import QUANTITIES, Quantity
+from signal_core.values import finite_or_none
 
 __all__ = [
     "ORANGE_POINTS",
@@ -104,14 +105,6 @@ def normalise_failures(failures: Sequence[Failure | SweepFailure]) -> list[Failu
 # ------------------------------------------------------------------------------ quantities
 # The numbers of a result, their names, units and Excel formats: :data:`signal_core.quantities.QUANTITIES`
 # (re-exported here; the Summary sheet, the CSV columns and the long CSV follow its order).
-
-
-def finite_or_none(value: object) -> float | None:
-    """A finite float, or None for None, NaN and infinities."""
-    if value is None:
-        return None
-    x = float(value)  # type: ignore[arg-type]
-    return x if math.isfinite(x) else None
 
 
 def flags_text(result: ChargeResult) -> str:

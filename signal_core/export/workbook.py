@@ -240,15 +240,15 @@ def _raw(sh: Sheets, raw: Sequence[tuple[ExportEntry, Recording]]) -> None:
     blocks = BlockSheets(sh, "Raw (decimated)")
     for entry, rec in raw:
         sweep = entry.result.sweep
-        n = rec.n_samples
+        n = rec.sweep_length(sweep)  # the sweep's own length (sweeps may differ)
         factor = max(1, math.ceil(n / MAX_RAW_ROWS))
-        data = rec.data[sweep]
+        data = rec.data[sweep, :, :n]
         if factor > 1:
             y, _ = decimate(data, rec.fs_hz, factor, antialias=True, method="mean")
-            t = decimated_time(rec.t_s, factor)
+            t = decimated_time(rec.sweep_t_s(sweep), factor)
             how = f"anti-alias low-pass, then means of {factor} samples"
         else:
-            y, t, how = data, rec.t_s, "every sample"
+            y, t, how = data, rec.sweep_t_s(sweep), "every sample"
         ws, col = blocks.place(1 + rec.n_channels)
         put_text(ws, 0, col, f"{entry.title} | raw (grey), {how}", sh.bold)
         ws.write_string(1, col, "t in sweep (ms)", sh.header)

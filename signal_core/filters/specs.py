@@ -25,6 +25,7 @@ import pywt
 from scipy import signal
 
 from signal_core.errors import SignalCoreError
+from signal_core.values import finite_number
 
 __all__ = [
     "KINDS",
@@ -67,12 +68,7 @@ def _fmt(v: float) -> str:
 
 
 def _real(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise FilterError(f"{what} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise FilterError(f"{what} must be finite, got {value!r}")
-    return v
+    return finite_number(value, what, FilterError)
 
 
 def _integer(value: Any, what: str) -> int:

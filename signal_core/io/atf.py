@@ -30,6 +30,7 @@ from signal_core.io.atf_header import AtfFormatError, _err, _Head, _parse_head, 
 from signal_core.io.atf_writer import write_atf
 from signal_core.io.limits import check_recording_values, estimate_rows
 from signal_core.recording import Recording, canonical_unit, classify_unit, sha256_hex
+from signal_core.values import finite_or_none
 
 __all__ = ["FILE_FORMAT", "AtfFormatError", "read_atf", "write_atf"]
 
@@ -99,10 +100,8 @@ def _check_budget(m: int, first_rows: bytes, last_rows: bytes, body_bytes: int) 
 
 
 def _positive_number(value: object) -> bool:
-    try:
-        return math.isfinite(float(value)) and float(value) > 0  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+    x = finite_or_none(value)
+    return x is not None and x > 0
 
 
 # --------------------------------------------------------------------------- layout

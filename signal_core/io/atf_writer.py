@@ -36,11 +36,20 @@ def write_atf(recording: Recording, *, time_unit: str = "s", sep: str = "\t") ->
     -------
     bytes
         The file; :func:`read_atf` reads it back to the same recording (to 7 digits).
+
+    Raises
+    ------
+    ValueError
+        A bad ``time_unit`` or ``sep``, or sweeps of different lengths (one time column cannot serve them).
     """
     if time_unit not in ("s", "ms"):
         raise ValueError(f"time_unit must be 's' or 'ms', got {time_unit!r}")
     if sep not in ("\t", ","):
         raise ValueError(f"sep must be a tab or a comma, got {sep!r}")
+    if recording.is_ragged:
+        raise ValueError(f"the sweeps have different lengths ({min(recording.sweep_lengths)} to "
+                         f"{recording.n_samples} samples): an ATF file has one time column for every sweep, "
+                         "so it cannot hold them; export them as CSV (one column per sweep) instead")
 
     def clean(text: str) -> str:
         return " ".join(str(text).replace('"', "'").split())

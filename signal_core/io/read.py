@@ -10,6 +10,7 @@ recordings over the memory budget raise :class:`RecordingTooLargeError`.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from signal_core.errors import RecordingFormatError
@@ -18,8 +19,20 @@ from signal_core.io.atf import read_atf
 from signal_core.io.limits import MAX_UPLOAD_BYTES, RecordingTooLargeError, check_upload_size
 from signal_core.recording import Recording
 
-__all__ = ["MAX_UPLOAD_BYTES", "RecordingFormatError", "RecordingTooLargeError", "detect_format",
-           "read_recording"]
+__all__ = ["MAX_UPLOAD_BYTES", "NotARegularFileError", "RecordingFormatError", "RecordingTooLargeError",
+           "detect_format", "read_recording"]
+
+
+class NotARegularFileError(RecordingFormatError):
+    """A path that is not a regular file (a directory, a named pipe, a device): refused before it is read."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _file_kind(mode: int) -> str:
+    return next((words for test, words in _KINDS if test(mode)), "a special file")
 
 _ABF_SUFFIXES = {".abf"}
 
@@ -85,8 +98,20 @@ def read_recording(source: bytes | str | os.PathLike, *, name: str | None = None
             return read_abf(data, name=name)
         return read_atf(data, name=name, fs_hz=fs_hz)
     path = Path(os.fspath(source))
-    with path.open("rb") as handle:
+    # O_NONBLOCK: a named pipe opens at once (and is then refused) instead of waiting for a writer for ever
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotARegularFileError(f"{_file_kind(info.st_mode)}, not a regular file: it was not read "
+                                   "(give the path of a recording file)")
+    with os.fdopen(fd, "rb") as handle:
         head = handle.read(64)
+        if info.st_size == 0 and head:
+            # a file whose size says 0 but holds bytes (/proc, some network file systems): its size cannot be
+            # trusted by the memory pre-checks, so it is read as an upload, no further than the upload limit
+            data = head + handle.read(MAX_UPLOAD_BYTES + 1 - len(head))
+            return read_recording(data, name=path.name if name is None else name, fs_hz=fs_hz)
     if detect_format(head, path.name) == "abf":
         return read_abf(path, name=name)
     return read_atf(path, name=name, fs_hz=fs_hz)

@@ -7,12 +7,10 @@ through JSON (the recipe); :func:`protocol_from_timing` turns them into a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from signal_core.protocol.steps import Protocol, ProtocolError, Step
+from signal_core.values import finite_number
 
 __all__ = [
     "MAX_CONTROLS",
@@ -50,9 +48,7 @@ class ProtocolTiming:
             value = getattr(self, name)
             if name == "test_start_ms" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
-                    or not math.isfinite(value):
-                raise ProtocolError(f"protocol timing {name} must be a finite number, got {value!r}")
+            finite_number(value, f"protocol timing {name}", ProtocolError)
         if self.n_control != int(self.n_control):
             raise ProtocolError(f"the number of control steps must be a whole number, got {self.n_control!r}")
         object.__setattr__(self, "n_control", int(self.n_control))

@@ -15,7 +15,6 @@ must match the head revision (a test compares them).
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +32,7 @@ from sqlalchemy import (
 )
 
 from signal_core.quantities import QUANTITIES
+from signal_core.values import finite_or_none
 
 __all__ = ["KEY_LENGTH_MAX", "LABEL_LENGTH_MAX", "SCALAR_NAMES", "analyses", "metadata", "recordings",
            "scalars_from_results", "workspaces"]
@@ -109,7 +109,5 @@ def scalars_from_results(results_json: str) -> dict[str, float | None]:
         first = None
     out: dict[str, float | None] = {}
     for name in SCALAR_NAMES:
-        value = first.get(name) if first else None
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        out[name] = float(value) if ok else None
+        out[name] = finite_or_none(first.get(name) if first else None)
     return out
