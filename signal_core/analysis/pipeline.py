@@ -12,21 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from signal_core.analysis.average import average_sweeps
+from signal_core.analysis.charges import charge_step, off_invalid_flag, ratio_flag
 from signal_core.analysis.passive import passive_parameters
-from signal_core.analysis.responses import (
-    SweepIndex,
-    control_curves,
-    integration_window,
-    per_mV_average,
-    stack_rows,
-    tail_baseline,
-    tail_drift_flag,
-    trapezoid_pC,
-)
+from signal_core.analysis.responses import CarryOver, SweepIndex, response_step, sample_times_ms
 from signal_core.filters.chain import apply_chain, chain_settle_s, decimate, decimated_time
 from signal_core.filters.specs import FilterError
 from signal_core.fitting import FitResult
-from signal_core.flags import AnalysisError, Flag
+from signal_core.flags import AnalysisError, Flag, make_flag
 from signal_core.params import AnalysisParams
 from signal_core.protocol.detect import COMMAND_NOTE, COMMAND_SOURCE, protocol_from_recording
 from signal_core.protocol.filenames import v2_from_filename
@@ -62,10 +55,14 @@ class ChargeResult:
       ``purple_on_raw_pA`` before it and ``tail_on_pA`` the removed baseline; likewise OFF.
     - ``ctrl_on_mean_pA``: the averaged control ON response (pA, on ``t_ctrl_on_ms``) and
       ``ctrl_fit_pA`` the exponential fitted to it (nan outside the fit window); both on
-      their own axis ``np.arange(len) / fs_hz * 1e3`` (ms), see :meth:`t_ctrl_fit_ms`.
+      their own axis ``(np.arange(len) + 0.5) / fs_hz * 1e3`` (ms), see :meth:`t_ctrl_fit_ms`.
+
+    Every time axis counts from its edge, with the first sample of the new level half a sample
+    after it (the expected place of a step that falls between two samples).
 
     Scalars: charges pC, capacitances nF, resistances MOhm, times ms, currents pA.
-    ``r_m_MOhm`` and ``r_in_MOhm`` are None when the passive model does not hold.
+    ``r_m_MOhm`` and ``r_in_MOhm`` are None when the passive model does not hold; ``q_off_pC`` is None
+    (and ``q_off_over_on`` nan) when the OFF subtraction is invalid (flag ``off_invalid``).
 
     Examples
     --------
@@ -110,7 +107,7 @@ class ChargeResult:
     tail_on_ms: tuple[float, float]
     tail_off_ms: tuple[float, float]
     q_on_pC: float
-    q_off_pC: float
+    q_off_pC: float | None
     q_off_over_on: float
     c_lin_nF: float
     c_lin_corrected_nF: float | None
@@ -140,8 +137,8 @@ class ChargeResult:
 
     @property
     def t_ctrl_fit_ms(self) -> np.ndarray:
-        """Time axis (ms from the edge) of ``ctrl_on_mean_pA`` and ``ctrl_fit_pA``."""
-        return np.arange(self.ctrl_on_mean_pA.size) / self.fs_hz * 1e3
+        """Time axis (ms from the edge) of ``ctrl_on_mean_pA`` and ``ctrl_fit_pA`` (samples at mid-interval)."""
+        return sample_times_ms(self.ctrl_on_mean_pA.size, self.fs_hz)
 
     def scalars(self) -> dict[str, float | None]:
         """The numbers keyed by name with unit, in the order of :data:`signal_core.quantities.QUANTITIES`."""
@@ -189,6 +186,10 @@ class SweepFailure:
     name: str
     error: str
 
+
+#: earlier edges' transients are removed from later responses (a second pass) when more than this fraction of a
+#: transient is left at the next edge: 1e-5 of a 5 nA transient is 0.05 pA, 0.005 pC over a 100 ms epoch
+CARRY_MIN_FRACTION = 1e-5
 
 #: a current beyond +/- this (pA), 1 A, is not a membrane current (a wrong unit or a damaged file); refusing
 #: it keeps every sum and square of the analysis far from overflowing
@@ -323,6 +324,12 @@ def analyze_sweep(
     """
     params = params or AnalysisParams()
     rec = with_unit_override(rec, params)
+    if params.average_sweeps:  # the recipe analyses the average of the chosen sweeps: one sweep
+        try:
+            rec = average_sweeps(rec, params.average_sweeps)
+        except RecordingError as exc:
+            raise AnalysisError(str(exc)) from None
+        sweep, current_pA = 0, None
     if not 0 <= sweep < rec.n_sweeps:
         raise AnalysisError(f"sweep {sweep + 1} does not exist: the file has {rec.n_sweeps} sweep(s)")
     if rec.current_channel is None:
@@ -341,104 +348,43 @@ def analyze_sweep(
     if not np.all(np.isfinite(i)):
         raise AnalysisError("the current contains NaN or infinite values")
     prot = find_protocol(rec, sweep, params)
-    flags: list[Flag] = []
     settle_s = chain_settle_s(params.filters, fs)
-    guard_s = max(params.guard_ms * 1e-3, settle_s)
-    sw = SweepIndex(i, fs, rec.t0_s, guard_s, params.baseline_ms * 1e-3)
-
-    # control responses per mV (dark blue) and their averages (magenta)
-    on_raw, on_pm, off_pm = control_curves(sw, prot)
-    all_steps = sorted((*prot.controls, prot.test), key=lambda s: s.on_start_s)
-    t_pos = all_steps.index(prot.test)
-    prev = all_steps[t_pos - 1].off_end_s if t_pos > 0 else None
-    test_on = sw.response(prot.test.on_start_s, prot.test.on_end_s,
-                          prev if prev is not None and prev < prot.test.on_start_s else None, "test pulse")
-    test_off = sw.response(prot.test.on_end_s, prot.test.off_end_s, prot.test.on_start_s, "test pulse return")
-    len_ctrl = min(c.size for c in (*on_pm, *off_pm))
-    dark_on = stack_rows(on_pm, len_ctrl)
-    dark_off = stack_rows(off_pm, len_ctrl)
-    magenta_on = per_mV_average(params.control_on_source, dark_on, dark_off)
-    magenta_off = per_mV_average(params.control_off_source, dark_on, dark_off)
-    len_on = min(test_on.size, len_ctrl)
-    len_off = min(test_off.size, len_ctrl)
-    if test_on.size > len_ctrl:
-        flags.append(Flag(
-            "test_longer_than_control", "info",
-            f"The test pulse ({prot.test.on_duration_s * 1e3:.1f} ms) is longer than the control steps: "
-            f"the asymmetric current ON is computed only over the first {len_on / fs * 1e3:.1f} ms.",
-        ))
-    g_on = magenta_on[:len_on]
-    g_off = magenta_off[:len_off]
-    dv = prot.test_step_mV
-    purple_on_raw = test_on[:len_on] - dv * g_on
-    purple_off_raw = test_off[:len_off] - (-dv) * g_off
-
-    tail_on, tail_on_win, tail_on_sl = tail_baseline(purple_on_raw, fs, params.tail_mode, params.tail_on_ms,
-                                           params.tail_fraction, params.manual_tail_on, "ON", flags)
-    tail_off, tail_off_win, tail_off_sl = tail_baseline(purple_off_raw, fs, params.tail_mode, params.tail_off_ms,
-                                              params.tail_fraction, params.manual_tail_off, "OFF", flags)
-    purple_on = purple_on_raw - tail_on
-    purple_off = purple_off_raw - tail_off
-    sl_on, int_on = integration_window(params.integrate_on_ms, len_on, fs, "ON")
-    sl_off, int_off = integration_window(params.integrate_off_ms, len_off, fs, "OFF")
-    q_on = trapezoid_pC(purple_on[sl_on], fs)
-    q_off = trapezoid_pC(purple_off[sl_off], fs)
-    ratio = q_off / q_on if q_on != 0 else float("nan")
-    if not np.isfinite(ratio) or abs(1.0 + ratio) > 0.2:
-        flags.append(Flag(
-            "q_ratio", "warning",
-            f"Q_off/Q_on is {ratio:.2f}; for pure gating charge it is -1 (flagged beyond -0.8 to -1.2). "
-            "Ionic current, a drifting baseline or a poor tail window can cause this.",
-        ))
-    if params.tail_mode != "line":
-        for label, curve, sl, q in (("ON", purple_on, tail_on_sl, q_on), ("OFF", purple_off, tail_off_sl, q_off)):
-            flag = tail_drift_flag(curve, sl, fs, q, label)
-            if flag is not None:
-                flags.append(flag)
-
-    pas = passive_parameters(on_raw, prot, fs, int(np.ceil(settle_s * fs)), params, flags)
-    c_m = pas["c_m"]
+    n_pre = int(np.ceil(settle_s * fs))
+    sw = SweepIndex(i, fs, rec.t0_s, max(params.guard_ms * 1e-3, settle_s), params.baseline_ms * 1e-3)
+    run_filter = _chain_runner(fs, params) if params.filters else None
+    resp = response_step(sw, prot, params.control_on_source, params.control_off_source, n_pre)
+    pas = passive_parameters(list(resp.ctrl_on_pA), prot, fs, n_pre, params,
+                             ctrl_on_pre=list(resp.ctrl_on_pre_pA_per_mV), run_filter=run_filter)
+    dv_ctrl = float(np.mean([c.step_mV for c in prot.controls]))
+    carry = CarryOver.from_protocol(prot, pas.fit.params["amplitude"] / dv_ctrl, pas.tau_ms)
+    if carry.largest() > CARRY_MIN_FRACTION:
+        # epochs a few tau long: clear every response of the earlier edges' transients, then fit again
+        sw = SweepIndex(i, fs, rec.t0_s, max(params.guard_ms * 1e-3, settle_s), params.baseline_ms * 1e-3, carry)
+        resp = response_step(sw, prot, params.control_on_source, params.control_off_source, n_pre)
+        pas = passive_parameters(list(resp.ctrl_on_pA), prot, fs, n_pre, params,
+                                 ctrl_on_pre=list(resp.ctrl_on_pre_pA_per_mV), run_filter=run_filter)
+    on = charge_step(resp.purple_on_raw, resp.purple_on_pre, fs, params, "ON", pas.tau_ms)
+    off = charge_step(resp.purple_off_raw, resp.purple_off_pre, fs, params, "OFF", pas.tau_ms)
+    q_on = on.q_pC
+    invalid = off_invalid_flag(prot, params, pas.tau_ms, pas.c_lin_nF, q_on)
+    q_off: float | None = None if invalid is not None else off.q_pC
+    ratio, q_flag = ratio_flag(q_on, q_off) if q_off is not None else (float("nan"), None)
+    c_m = pas.c_m_nF
     q_per_c = q_on / c_m if c_m else float("nan")
     c_spec = None
     if params.area_um2:
         c_spec = c_m * 1e-3 / (params.area_um2 * 1e-8)  # nF -> uF over um^2 -> cm^2
-    if prot.source == COMMAND_SOURCE:
-        flags.append(Flag("voltage_from_command", "info",
-                          f"{COMMAND_NOTE[0].upper()}{COMMAND_NOTE[1:]}: the levels and edges come from the "
-                          "file's epoch table."))
-    elif rec.voltage_channel is None and params.protocol is None:
-        flags.append(Flag("no_voltage_channel", "info",
-                          "No voltage channel: the protocol comes from the timing parameters, not from the recording."))
-    v2_name = v2_from_filename(rec.name) if rec.name else None
-    if v2_name is not None and abs(v2_name - prot.v_test_mV) > 2.0 and rec.n_sweeps == 1:
-        flags.append(Flag(
-            "v2_name_mismatch", "info",
-            f"The file name suggests V2 = {v2_name:g} mV but the protocol has {prot.v_test_mV:.1f} mV "
-            f"(from the {prot.source}); the {prot.source} is used.",
-        ))
-    for note in prot.notes:
-        flags.append(Flag("protocol_note", "info", f"Protocol: {note}."))
-    for key, note in rec.header:
-        if key == UNIT_OVERRIDE_RECORD:
-            flags.append(Flag("unit_override", "info", f"Unit set by hand: {note}."))
-
-    numbers = {"Q_on": q_on, "Q_off": q_off, "C_lin": pas["c_lin"], "C_m": c_m, "R_s": pas["r_s"], "tau": pas["tau"],
-               "I0": pas["i0"], "I_ss": pas["i_ss"], "Q_on/C_m": q_per_c}
+    numbers = {"Q_on": q_on, "Q_off": q_off if q_off is not None else 0.0, "C_lin": pas.c_lin_nF, "C_m": c_m,
+               "R_s": pas.r_s_MOhm, "tau": pas.tau_ms, "I0": pas.i0_pA, "I_ss": pas.i_ss_pA, "Q_on/C_m": q_per_c}
     bad = [k for k, v in numbers.items() if not np.isfinite(v)]
     if bad or (c_spec is not None and not np.isfinite(c_spec)):
         raise AnalysisError(
             f"the analysis gives numbers out of range ({', '.join(bad) or 'the specific capacitance'} not finite): "
             "the current is too small or too large for these parameters"
         )
-
-    t_on_ms = np.arange(len_on) / fs * 1e3
-    t_off_ms = np.arange(len_off) / fs * 1e3
-    factor = max(1, int(round(params.decimate_ms * 1e-3 * fs)))
-    if factor > 1 and i.size // factor >= 2:
-        i_orange, _ = decimate(i, fs, factor)
-        t_orange = decimated_time(rec.t_s[: i.size], factor)  # the sweep's own length
-    else:
-        i_orange, t_orange = i, rec.t_s[: i.size]
+    flags = (*resp.flags, *pas.flags, *on.flags, *off.flags, *((invalid,) if invalid else ()),
+             *((q_flag,) if q_flag else ()), *_protocol_flags(rec, prot, params))
+    t_orange, i_orange = _orange(rec, i, fs, params)
     return ChargeResult(
         sweep=sweep,
         name=rec.name,
@@ -448,42 +394,84 @@ def analyze_sweep(
         guard_ms=sw.guard / fs * 1e3,
         t_orange_s=_ro(t_orange),
         i_orange_pA=_ro(i_orange),
-        t_ctrl_ms=_ro(np.arange(len_ctrl) / fs * 1e3),
-        dark_blue_on_pA_per_mV=_ro(dark_on),
-        magenta_on_pA_per_mV=_ro(magenta_on),
-        dark_blue_off_pA_per_mV=_ro(dark_off),
-        magenta_off_pA_per_mV=_ro(magenta_off),
-        t_on_ms=_ro(t_on_ms),
-        purple_on_raw_pA=_ro(purple_on_raw),
-        tail_on_pA=_ro(tail_on),
-        purple_on_pA=_ro(purple_on),
-        t_off_ms=_ro(t_off_ms),
-        purple_off_raw_pA=_ro(purple_off_raw),
-        tail_off_pA=_ro(tail_off),
-        purple_off_pA=_ro(purple_off),
-        ctrl_on_mean_pA=_ro(pas["mean_on"]),
-        ctrl_fit_pA=_ro(pas["fit_curve"]),
-        integrate_on_ms=int_on,
-        integrate_off_ms=int_off,
-        tail_on_ms=tail_on_win,
-        tail_off_ms=tail_off_win,
+        t_ctrl_ms=_ro(sample_times_ms(resp.len_ctrl, fs)),
+        dark_blue_on_pA_per_mV=_ro(resp.dark_on),
+        magenta_on_pA_per_mV=_ro(resp.magenta_on),
+        dark_blue_off_pA_per_mV=_ro(resp.dark_off),
+        magenta_off_pA_per_mV=_ro(resp.magenta_off),
+        t_on_ms=_ro(sample_times_ms(resp.purple_on_raw.size, fs)),
+        purple_on_raw_pA=_ro(resp.purple_on_raw),
+        tail_on_pA=_ro(on.tail.level_pA),
+        purple_on_pA=_ro(on.purple_pA),
+        t_off_ms=_ro(sample_times_ms(resp.purple_off_raw.size, fs)),
+        purple_off_raw_pA=_ro(resp.purple_off_raw),
+        tail_off_pA=_ro(off.tail.level_pA),
+        purple_off_pA=_ro(off.purple_pA),
+        ctrl_on_mean_pA=_ro(pas.mean_on_pA),
+        ctrl_fit_pA=_ro(pas.fit_curve_pA),
+        integrate_on_ms=on.integrate_ms,
+        integrate_off_ms=off.integrate_ms,
+        tail_on_ms=on.tail.window_ms,
+        tail_off_ms=off.tail.window_ms,
         q_on_pC=q_on,
         q_off_pC=q_off,
         q_off_over_on=ratio,
-        c_lin_nF=pas["c_lin"],
-        c_lin_corrected_nF=pas["c_lin_corr"],
+        c_lin_nF=pas.c_lin_nF,
+        c_lin_corrected_nF=pas.c_lin_corrected_nF,
         c_m_nF=c_m,
-        r_s_MOhm=pas["r_s"],
-        r_m_MOhm=pas["r_m"],
-        r_in_MOhm=pas["r_in"],
-        tau_ms=pas["tau"],
-        i0_pA=pas["i0"],
-        i_ss_pA=pas["i_ss"],
+        r_s_MOhm=pas.r_s_MOhm,
+        r_m_MOhm=pas.r_m_MOhm,
+        r_in_MOhm=pas.r_in_MOhm,
+        tau_ms=pas.tau_ms,
+        i0_pA=pas.i0_pA,
+        i_ss_pA=pas.i_ss_pA,
         q_on_per_c_m_nC_per_uF=q_per_c,
         c_specific_uF_per_cm2=c_spec,
-        exp_fit=pas["fit"],
+        exp_fit=pas.fit,
         flags=tuple(flags),
     )
+
+
+def _chain_runner(fs: float, params: AnalysisParams):
+    """The recipe's filter chain as a function of one 1-D array (for the passive step's filter correction)."""
+    def run(x: np.ndarray) -> np.ndarray:
+        return apply_chain(x, fs, params.filters)
+    return run
+
+
+def _protocol_flags(rec: Recording, prot: Protocol, params: AnalysisParams) -> list[Flag]:
+    """The protocol step's remarks: no voltage channel, V2 in the file name disagreeing, notes."""
+    flags: list[Flag] = []
+    if prot.source == COMMAND_SOURCE:
+        flags.append(make_flag("voltage_from_command",
+                               f"{COMMAND_NOTE[0].upper()}{COMMAND_NOTE[1:]}: the levels and edges come from the "
+                               "file's epoch table."))
+    elif rec.voltage_channel is None and params.protocol is None:
+        flags.append(make_flag("no_voltage_channel",
+                               "No voltage channel: the protocol comes from the timing parameters, "
+                               "not from the recording."))
+    v2_name = v2_from_filename(rec.name) if rec.name else None
+    if v2_name is not None and abs(v2_name - prot.v_test_mV) > 2.0 and rec.n_sweeps == 1:
+        flags.append(make_flag(
+            "v2_name_mismatch",
+            f"The file name suggests V2 = {v2_name:g} mV but the protocol has {prot.v_test_mV:.1f} mV "
+            f"(from the {prot.source}); the {prot.source} is used.",
+        ))
+    for note in prot.notes:
+        flags.append(make_flag("protocol_note", f"Protocol: {note}."))
+    for key, note in rec.header:
+        if key == UNIT_OVERRIDE_RECORD:
+            flags.append(make_flag("unit_override", f"Unit set by hand: {note}."))
+    return flags
+
+
+def _orange(rec: Recording, i: np.ndarray, fs: float, params: AnalysisParams) -> tuple[np.ndarray, np.ndarray]:
+    """The decimated (orange) curve and its times (s)."""
+    factor = max(1, int(round(params.decimate_ms * 1e-3 * fs)))
+    if factor > 1 and i.size // factor >= 2:
+        i_orange, _ = decimate(i, fs, factor)
+        return decimated_time(rec.t_s[: i.size], factor), i_orange  # the sweep's own length
+    return rec.t_s[: i.size], i
 
 
 def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> list[ChargeResult | SweepFailure]:
@@ -521,6 +509,11 @@ def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> l
     if rec.current_channel is None:
         message = "the recording has no current channel (no column in pA, nA or A)"
         return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]
+    if params.average_sweeps:  # one analysis: the average of the chosen sweeps
+        try:
+            return [analyze_sweep(rec, 0, params)]
+        except (AnalysisError, ProtocolError, FilterError) as exc:
+            return [SweepFailure(0, rec.name, str(exc))]
     peaks = np.nanmax(np.abs(rec.data[:, rec.current_channel, :]), axis=1)  # NaN: padding of short sweeps
     usable = [k for k in range(rec.n_sweeps) if peaks[k] <= MAX_ABS_CURRENT_PA]
     cur: dict[int, np.ndarray] = {}
