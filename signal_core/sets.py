@@ -49,7 +49,7 @@ __all__ = [
 #: Set of a file whose name carries none and that no mapping places (as in ``export.sets_from_names``).
 DEFAULT_SET_ID = ""
 #: Where a point's V2 comes from.
-V2_SOURCES = ("voltage channel", "file name", "manual")
+V2_SOURCES = ("voltage channel", "file name", "manual", "protocol (command)")
 #: What :func:`fit_sets` can fit against V2, and the QvPoint attribute (sign) it reads.
 QUANTITIES = {"q_on_pC": ("q_on_pC", 1.0), "minus_q_off_pC": ("q_off_pC", -1.0),
               "q_on_per_c_m": ("q_on_per_c_m_nC_per_uF", 1.0)}
@@ -128,11 +128,12 @@ def _v2(row: dict, n_rows: int, override: float | None, recipe_v2: bool) -> tupl
             notes.append(f"no voltage channel: V2 {v_row:g} mV comes from the timing parameters")
             if v_name is not None:
                 notes.append(f"the file name says {v_name:g} mV; give it as this file's V2")
-    else:
-        v, source = v_row, "voltage channel"
+    else:  # the recorded voltage, or the command of an ABF header when it records none (or a wrong one)
+        command = "voltage_from_command" in (row.get("flag_codes") or ())
+        v, source = v_row, "protocol (command)" if command else "voltage channel"
         if v_name is not None and v_row is not None and abs(v_name - v_row) > V2_DISAGREE_MV:
-            notes.append(f"file name says {v_name:g} mV, voltage channel {v_row:.1f} mV; "
-                         "the voltage channel is used")
+            notes.append(f"file name says {v_name:g} mV, {source} {v_row:.1f} mV; "
+                         f"the {source} is used")
     return v, source, v_name, "; ".join(notes)
 
 

@@ -374,3 +374,18 @@ def test_exports_keep_each_sweep_at_its_own_length():
     sheet = next(book[n] for n in book.sheetnames if n.startswith("Raw"))
     times = [r[0] for r in sheet.iter_rows(min_row=3, values_only=True) if r[0] is not None]
     assert len(times) == cut and times[-1] == pytest.approx((cut - 1) / FS_CMD * 1e3, abs=1e-3)
+
+
+def test_sets_say_v2_comes_from_the_protocol_command():
+    from signal_core.sets import qv_points
+
+    recorded, from_command = sim_with_command()
+    rows = []
+    for rec, name in ((recorded, "cell_0001_-20mV.atf"), (from_command, "cell_0002_-50mV.abf")):
+        row = analyze_sweep(rec).to_dict() | {"file": name, "error": ""}
+        rows.append([row])
+    by_file = {p.file: p for p in qv_points(rows)}
+    assert by_file["cell_0001_-20mV.atf"].v_source == "voltage channel"
+    command = by_file["cell_0002_-50mV.abf"]
+    assert command.v_source == "protocol (command)" and command.v_test_mV == -20.0
+    assert "the protocol (command) is used" in command.note
