@@ -209,3 +209,30 @@ def test_unit_control_on_load_sets_the_recipe_and_the_summary_says_so(tmp_path):
     no_errors(at)
     assert at.session_state["params"].current_unit == "pA"
     assert "unit set by hand: current channel" in summary_rows(at)["labelled_A.abf"]["note"]
+
+
+def test_history_keeps_a_command_protocol_analysis_and_its_unit_override(tmp_path):
+    """Saved with its recipe (unit override included), reopened from the stored bytes: the same numbers."""
+    import json
+
+    from signal_core.analysis.pipeline import analyze_sweep
+    from signal_core.store.history import Store
+
+    path = DATA / "14o16001_vc_pair_step.abf"
+    rec = read_abf(path)
+    params = AnalysisParams(current_unit="pA")
+    done = [r for r in analyze_recording(rec, params) if not isinstance(r, SweepFailure)]
+    assert done, "one sweep of this pair-MTIV file has a control and a test step"
+    result = done[0]
+    assert "voltage_from_command" in {f.code for f in result.flags}
+    with Store.open(f"sqlite:///{tmp_path / 'history.sqlite'}") as store:
+        key = Store.new_workspace_key()
+        saved = store.save_analysis(key, recording_name=path.name, recording_bytes=path.read_bytes(),
+                                    recipe_json=params.to_json(), results_json=json.dumps([result.to_dict()]),
+                                    app_version="test")
+        back = store.get_analysis(key, saved)
+        data = store.get_recording_bytes(key, back.sha256)
+    again = analyze_sweep(read_abf(data, name=path.name), result.sweep, back.params())
+    assert back.params().current_unit == "pA"
+    assert again.q_on_pC == result.q_on_pC and again.protocol.to_dict() == result.protocol.to_dict()
+    assert back.results()[0]["protocol"]["source"] == "protocol (command)"
