@@ -60,3 +60,55 @@ def test_every_dependency_is_pinned_so_the_audit_needs_no_resolution():
             line = line.split("#")[0].strip()
             if line and not line.startswith("-r"):
                 assert "==" in line, f"{name}: {line!r} is not pinned"
+
+
+def _black_hole():
+    """A listening socket that never answers (connects, then silence): like a firewalled service."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    return sock
+
+
+def test_an_unreachable_service_is_one_line_within_3_s_and_pip_audit_is_not_run(monkeypatch):
+    # offline, pip-audit spent 21 s to audit 0 of 94 packages
+    import time
+
+    hole = _black_hole()
+    monkeypatch.setattr(audit, "SERVICE_URL", f"https://127.0.0.1:{hole.getsockname()[1]}/pypi/pip/json")
+    monkeypatch.setattr(audit.shutil, "which", lambda _: "/usr/bin/pip-audit")
+
+    def no_pip_audit(*args, **kwargs):
+        raise AssertionError("pip-audit was run although the service cannot be reached")
+
+    monkeypatch.setattr(audit.subprocess, "run", no_pip_audit)
+    start = time.monotonic()
+    result = audit.run(list(audit.FILES))
+    elapsed = time.monotonic() - start
+    hole.close()
+    text = audit.summary(result)
+    assert elapsed <= 3.0, elapsed
+    assert not result.failed and "\n" not in text
+    assert text.startswith("pip-audit: the vulnerability service (127.0.0.1) cannot be reached (")
+    assert text.endswith(f"{audit.pinned_count(list(audit.FILES))} pinned package(s) NOT audited (offline)")
+    assert audit.pinned_count(list(audit.FILES)) > 10
+
+
+def test_the_probe_says_reachable_for_any_http_answer_and_why_not_otherwise():
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert audit.unreachable(f"http://127.0.0.1:{server.server_port}/pypi/pip/json") is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    closed = _black_hole()
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: refused at once
+    why = audit.unreachable(f"http://127.0.0.1:{port}/")
+    assert why is not None and "refused" in why.lower()
