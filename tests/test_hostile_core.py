@@ -801,3 +801,23 @@ def test_a_notch_centre_out_of_range_is_an_error_naming_the_limit(tmp_path, caps
                                                    "5000 Hz")
     code, rows, _ = cli_rows([str(rec), "--filter", "notch:5:30"], capsys)  # 850 samples at 10 kHz: 11.76 Hz
     assert code == 2 and "notch frequency 5 Hz is below one cycle per trace (11.7647 Hz" in rows[0]["error"]
+
+
+PASSWORDS = ["line one\nline two", 'say "hi"', "back\\slash\\", "tab\there", "cr\rlf\r\n", "\x01\x1f\x7f bell\x07",
+             "ümlaut ✓ 😀", "'''triple'''", '"""', "\\u0041 not an escape", "trailing space ", "= [table]\n[x]\na = 1",
+             "\u202eRTL override"]
+
+
+def test_setup_sh_writes_valid_toml_for_any_password(tmp_path):
+    # a newline in APP_PASSWORD made setup.sh write invalid TOML: the deployment could not be unlocked
+    import tomllib
+
+    (tmp_path / "setup.sh").write_bytes((ROOT / "setup.sh").read_bytes())
+    for password in PASSWORDS:
+        env = {"PATH": os.environ["PATH"], "APP_PASSWORD": password, "DATABASE_URL": f'postgres://u:{password}@h/db'}
+        subprocess.run(["sh", "setup.sh"], cwd=tmp_path, env=env, check=True, timeout=60)
+        text = (tmp_path / ".streamlit" / "secrets.toml").read_text(encoding="utf-8")
+        assert tomllib.loads(text) == {"DATABASE_URL": env["DATABASE_URL"], "APP_PASSWORD": password}, repr(text)
+    bad = subprocess.run(["sh", "setup.sh"], cwd=tmp_path, capture_output=True, timeout=60,
+                         env={"PATH": os.environ["PATH"], "APP_PASSWORD": b"caf\xe9".decode("utf-8", "surrogateescape")})
+    assert bad.returncode != 0 and b"APP_PASSWORD is not UTF-8 text" in bad.stderr
