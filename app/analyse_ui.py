@@ -6,18 +6,21 @@ import streamlit as st
 
 from signal_core.analysis.pipeline import ChargeResult
 
-from . import figures, state
+from . import charts, downloads, figures, state, ui
 from .recipe_ui import HINT
 from .ui import active_analysis
 
-__all__ = ["PURPLE_CHART", "TAB", "TABS", "TARGET", "on_purple_select", "remember", "target_picker"]
+__all__ = ["PURPLE_CHART", "TAB", "TABS", "TARGET", "flags_summary", "on_purple_select", "remember",
+           "target_picker"]
 
 PURPLE_CHART = "purple_chart"
 TARGET = "box_target"
 TAB = "analyse_tab"
-#: the Analyse page's figure tabs, in order; only the open one is drawn
-TABS = ("Asymmetric current (purple)", "Control responses (dark blue, magenta)",
-        "Capacitive transient", "Sweep and epochs (orange)")
+#: the Analyse page's figure tabs, in order; only the open one is drawn.  Short labels: all four fit
+#: the right column of a 1366 px laptop screen and a phone without being cut
+TABS = ("Purple (asymmetric)", "Controls", "Transient", "Sweep (orange)")
+#: height (px) of the purple plot on Analyse: with the cards, it fits a 1366 x 768 screen
+PURPLE_HEIGHT = 420
 
 
 def remember(result: ChargeResult) -> None:
@@ -52,8 +55,8 @@ def on_purple_select() -> None:
 
 
 def target_picker() -> None:
-    st.radio("A box selected on the plot sets", list(state.WINDOW_TARGETS), horizontal=True, key=TARGET,
-             help="Drag across the purple plot to select a time range from the edge.")
+    st.selectbox("A box dragged on the plot sets the", list(state.WINDOW_TARGETS), key=TARGET,
+                 help="Drag across the purple plot to select a time range from the edge.")
 
 
 SMOOTH = "smooth_curves"
@@ -62,15 +65,33 @@ SMOOTH = "smooth_curves"
 def smooth_toggle() -> bool:
     """Display option (not part of the recipe): draw curves at the decimated resolution."""
     st.session_state[SMOOTH] = st.session_state.get(SMOOTH, True)
-    return st.toggle("Draw curves smoothed (low-pass, then the orange resolution)", key=SMOOTH,
+    return st.toggle("Smoothed curves", key=SMOOTH,
                      help="Display only: the numbers always come from the full-rate curves. Off shows every "
                           "sample (downsampled to 5000 points with their extremes kept).")
 
 
-def purple_tab(result: ChargeResult, smooth_curves: bool) -> None:
-    target_picker()
-    st.plotly_chart(figures.purple_figure(result, smooth_curves=smooth_curves), key=PURPLE_CHART,
-                    on_select=on_purple_select, selection_mode="box")
+def flags_summary(result: ChargeResult) -> None:
+    """The quality flags folded into one line that says how many and which; open for the explanations."""
+    warnings = [f.code for f in result.flags if f.severity == "warning"]
+    remarks = [f.code for f in result.flags if f.severity != "warning"]
+    if not result.flags:
+        label, icon = "No quality flag raised", ":material/check_circle:"
+    else:
+        parts = []
+        if warnings:
+            parts.append(f"{len(warnings)} warning(s): {', '.join(warnings)}")
+        if remarks:
+            parts.append(f"{len(remarks)} remark(s): {', '.join(remarks)}")
+        label, icon = "Quality flags: " + "; ".join(parts), ":material/warning:" if warnings else ":material/info:"
+    with st.expander(ui.md_escape(label), expanded=False, icon=icon):
+        ui.flags(result)
+        ui.result_details(result)
+
+
+def purple_tab(result: ChargeResult, smooth_curves: bool, name: str) -> None:
+    charts.show(figures.purple_figure(result, smooth_curves=smooth_curves, height=PURPLE_HEIGHT), key=PURPLE_CHART,
+                name=f"{downloads.safe_stem(name)}_sweep{result.sweep + 1}_purple", on_select=on_purple_select,
+                selection_mode="box")
     st.caption(f"Integration ON {result.integrate_on_ms[0]:.2f}–{result.integrate_on_ms[1]:.2f} ms, "
                f"OFF {result.integrate_off_ms[0]:.2f}–{result.integrate_off_ms[1]:.2f} ms; "
                f"tail windows ON {result.tail_on_ms[0]:.2f}–{result.tail_on_ms[1]:.2f} ms, "

@@ -16,7 +16,25 @@ from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
 from . import cache, downloads, state, tables
 from .ui import md_escape
 
-__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo", "unit_override", "widget_key"]
+__all__ = ["all_files_downloads", "file_errors", "file_table", "load_demo", "unit_override", "widget_key", "workflow"]
+
+#: the workflow, in the menu's words: (page script, label, icon)
+WORKFLOW = (
+    ("pages/1_load.py", "Load", ":material/folder_open:"),
+    ("pages/2_explore.py", "Explore", ":material/search:"),
+    ("pages/3_analyse.py", "Analyse", ":material/show_chart:"),
+    ("pages/6_sets.py", "Q–V sets", ":material/scatter_plot:"),
+    ("pages/5_history.py", "History", ":material/history:"),
+)
+
+
+def workflow() -> None:
+    """The workflow in one line of links (it wraps on a phone): load, look, analyse, compare, keep."""
+    cols = st.columns(len(WORKFLOW), gap="small")
+    for k, (col, (page, label, icon)) in enumerate(zip(cols, WORKFLOW), 1):
+        col.page_link(page, label=f"{k}. {label}", icon=icon, disabled=page == "pages/1_load.py")
+    st.caption("Load recordings (or the demo) → Explore the trace and filter it → Analyse one sweep with a "
+               "recipe → fit Q–V sets across files → keep analyses in History.")
 
 
 def widget_key(prefix: str, file_key: str) -> str:
@@ -38,7 +56,9 @@ def file_errors() -> None:
             text = f"**{md_escape(name)}**{md_escape(message[len(name):])}"
         else:
             text = f"**{md_escape(name)}** could not be read: {md_escape(message)}"
-        box.error(text, icon=":material/error:")
+        box.error(text + ("  \nIts chip may stay in the upload box: the file was not loaded; "
+                                  "the table below lists what is." if not message.startswith(f"{name} is ") else ""),
+                  icon=":material/error:")
         btn.button(":material/close:", key=widget_key("btn_dismiss", key), on_click=state.remove, args=(key,),
                    help="Dismiss")
 
@@ -64,11 +84,15 @@ def file_table() -> None:
     if not files:
         st.info("No file loaded yet: drop ATF or ABF files above, or load the demo recording.", icon=":material/folder_open:")
         return
-    st.subheader(f"{len(files)} file(s) loaded")
+    head, btn = st.columns([4, 1], vertical_alignment="bottom")
+    head.subheader(f"{len(files)} file(s) loaded")
+    btn.button("Remove all files", key="btn_remove_all", on_click=state.remove_all, icon=":material/delete_sweep:",
+               width="stretch", help="Unload every file (and forget the refused ones)")
     df = pd.DataFrame(_rows())
     st.dataframe(
         df, hide_index=True, width="stretch",
         column_config={
+            "file": st.column_config.TextColumn(width="large", pinned=True),
             "sampling rate (kHz)": st.column_config.NumberColumn(format="%.4g"),
             "duration (ms)": st.column_config.NumberColumn(format="%.1f"),
             "size (kB)": st.column_config.NumberColumn(format="%.0f"),

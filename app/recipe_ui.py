@@ -140,9 +140,9 @@ def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] 
 
 # ------------------------------------------------------------------ recipe form
 def _window(name: str, what: str, current, hint, default_text: str):
-    custom = st.toggle(f"Set the {what} by hand", key=_seed(f"rp_{name}_custom", current is not None))
+    custom = st.toggle(f"Set the {what} by hand", key=_seed(f"rp_{name}_custom", current is not None),
+                       help=f"Off: {default_text} Or box-select a stretch of the purple plot.")
     if not custom:
-        st.caption(default_text)
         return None
     a0, b0 = current or hint or (0.0, 50.0)
     c1, c2 = st.columns(2)
@@ -172,8 +172,8 @@ def _manual_changed(side: str) -> None:
 
 
 def _tail_section(p0: AnalysisParams, hint: dict) -> dict:
-    mode = st.radio("Tail baseline removed from the purple curves", TAIL_MODES, format_func=TAIL_LABELS.get,
-                    key=_seed("rp_tail_mode", p0.tail_mode),
+    mode = st.selectbox("Tail baseline removed from the purple curves", TAIL_MODES, format_func=TAIL_LABELS.get,
+                        key=_seed("rp_tail_mode", p0.tail_mode),
                     help="The level the asymmetric current settles to. A line fitted over a short window "
                          "extrapolates badly back to the edge: the constant is the safe default.")
     out: dict = {"tail_mode": mode}
@@ -206,8 +206,24 @@ def _tail_section(p0: AnalysisParams, hint: dict) -> dict:
     return out
 
 
-def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict) -> dict:
-    out: dict = {"v_hold_mV": None, "v_control_mV": None, "v_test_mV": None, "protocol": None}
+def _levels_section(p0: AnalysisParams, hint: dict) -> dict:
+    """The toggle for V0, Vc, V2 set by hand, and their inputs when on."""
+    out: dict = {"v_hold_mV": None, "v_control_mV": None, "v_test_mV": None}
+    levels = hint.get("levels") or (-80.0, -100.0, -20.0)
+    if st.toggle("Set the levels V0, Vc, V2 by hand", key=_seed("rp_levels_custom", p0.v_hold_mV is not None),
+                 help="Replace the detected levels; the edges stay where they were found."):
+        c = st.columns(3)
+        out["v_hold_mV"] = c[0].number_input("V0 (mV)", step=1.0, format="%.2f",
+                                             key=_seed("rp_v_hold_mV", round(_f(p0.v_hold_mV or levels[0]), 3)))
+        out["v_control_mV"] = c[1].number_input("Vc (mV)", step=1.0, format="%.2f",
+                                                key=_seed("rp_v_control_mV", round(_f(p0.v_control_mV or levels[1]), 3)))
+        out["v_test_mV"] = c[2].number_input("V2 (mV)", step=1.0, format="%.2f",
+                                             key=_seed("rp_v_test_mV", round(_f(p0.v_test_mV or levels[2]), 3)))
+    return out
+
+
+def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict, levels: dict) -> dict:
+    out: dict = {"protocol": None}
     out["edge_threshold_mV"] = st.number_input(
         "Edge threshold (mV)", min_value=0.1, step=0.5, key=_seed("rp_edge_threshold_mV", p0.edge_threshold_mV),
         help="A change of the recorded command by more than this is an edge.")
@@ -239,19 +255,9 @@ def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict) -> dict:
             "v_test_mV": c1.number_input("V2 test (mV)", step=1.0, key=_seed("rp_timing_v_test_mV", _f(t0.v_test_mV))),
         }
         out["timing"] = ProtocolTiming(**timing)
-    levels = hint.get("levels") or (-80.0, -100.0, -20.0)
-    if st.toggle("Set the levels V0, Vc, V2 by hand", key=_seed("rp_levels_custom", p0.v_hold_mV is not None),
-                 help="Replace the detected levels; the edges stay where they were found."):
-        c = st.columns(3)
-        out["v_hold_mV"] = c[0].number_input("V0 (mV)", step=1.0, format="%.2f",
-                                             key=_seed("rp_v_hold_mV", round(_f(p0.v_hold_mV or levels[0]), 3)))
-        out["v_control_mV"] = c[1].number_input("Vc (mV)", step=1.0, format="%.2f",
-                                                key=_seed("rp_v_control_mV", round(_f(p0.v_control_mV or levels[1]), 3)))
-        out["v_test_mV"] = c[2].number_input("V2 (mV)", step=1.0, format="%.2f",
-                                             key=_seed("rp_v_test_mV", round(_f(p0.v_test_mV or levels[2]), 3)))
     if st.toggle("Edit the epochs by hand", key=_seed("rp_protocol_custom", p0.protocol is not None),
                  help="Start, end (ms) and level (mV) of every epoch; the role column is fixed."):
-        out["protocol"] = _epoch_editor(rec, p0, out)
+        out["protocol"] = _epoch_editor(rec, p0, levels)
     return out
 
 
@@ -304,21 +310,45 @@ def _reset_epochs() -> None:
     st.session_state["epoch_version"] = st.session_state.get("epoch_version", 0) + 1
 
 
+def _average_section(rec: Recording, p0: AnalysisParams) -> tuple[int, ...]:
+    """'Analyse the average of the chosen sweeps' (the recipe's ``average_sweeps``, 1-based)."""
+    options = list(range(1, rec.n_sweeps + 1))
+    ss = st.session_state
+    _seed("rp_average_sweeps", list(p0.average_sweeps))
+    missing = [k for k in ss["rp_average_sweeps"] if k not in options]
+    if missing:
+        st.warning(f"This file has {rec.n_sweeps} sweep(s): sweep(s) {', '.join(map(str, missing))} of the "
+                   "recipe's average are left out.", icon=":material/warning:")
+        ss["rp_average_sweeps"] = [k for k in ss["rp_average_sweeps"] if k in options]
+    chosen = st.multiselect("Analyse the average of these sweeps", options, key="rp_average_sweeps",
+                            disabled=rec.n_sweeps < 2, placeholder="none: each sweep alone",
+                            help="Their sample-by-sample average is analysed instead of the sidebar's sweep "
+                                 "(repeated runs of one protocol: less noise). Explore overlays them.")
+    return tuple(sorted(int(k) for k in chosen))
+
+
 def recipe_form(rec: Recording) -> AnalysisParams:
     """Draw the recipe's widgets and return the recipe they describe (stored in the session)."""
     p0 = state.params()
     hint = st.session_state.get(HINT, {})
     fields: dict = {}
-    with st.expander("Filters (applied first, in this order)", expanded=False, icon=":material/tune:"):
+    # the controls that matter most first, open (one laptop screen with the cards and the purple plot);
+    # the rarely used ones folded below
+    with st.container(border=True, key="recipe_windows"):
+        st.markdown(":material/functions: **Windows** (ms after each edge)")
+        fields["integrate_on_ms"] = _window("int_on", "ON integration window", p0.integrate_on_ms,
+                                            hint.get("int_on"), "ON integrates the whole epoch.")
+        fields["integrate_off_ms"] = _window("int_off", "OFF integration window", p0.integrate_off_ms,
+                                             hint.get("int_off"), "OFF integrates the whole epoch.")
+        fields.update(_tail_section(p0, hint))
+    on = [f.label() for f in p0.filters if f.enabled]
+    title = f"Filters: {'; '.join(on)}" if on else "Filters: none (raw current)"
+    with st.expander(md_escape(title), expanded=False, icon=":material/tune:"):
+        st.caption("Applied first, in this order.")
         specs = filter_chain_editor(rec.fs_hz, rec.n_samples)
         fields["filters"] = p0.filters if specs is None else specs
-    with st.expander("Tail baseline", expanded=True, icon=":material/trending_down:"):
-        fields.update(_tail_section(p0, hint))
-    with st.expander("Integration windows", expanded=True, icon=":material/functions:"):
-        fields["integrate_on_ms"] = _window("int_on", "ON integration window", p0.integrate_on_ms,
-                                            hint.get("int_on"), "ON: the whole epoch.")
-        fields["integrate_off_ms"] = _window("int_off", "OFF integration window", p0.integrate_off_ms,
-                                             hint.get("int_off"), "OFF: the whole epoch.")
+    levels = _levels_section(p0, hint)
+    fields.update(levels)
     with st.expander("Baselines, guards and controls", expanded=False, icon=":material/straighten:"):
         c1, c2 = st.columns(2)
         fields["baseline_ms"] = c1.number_input(
@@ -342,9 +372,10 @@ def recipe_form(rec: Recording) -> AnalysisParams:
         fields["steady_ms"] = c2.number_input(
             "Steady current: last (ms) of the step", min_value=0.01, step=1.0,
             key=_seed("rp_steady_ms", p0.steady_ms))
-    with st.expander("Protocol: epochs and levels", expanded=False, icon=":material/explore:"):
-        fields.update(_protocol_section(rec, p0, hint))
-    with st.expander("Cell and display", expanded=False, icon=":material/biotech:"):
+    with st.expander("Protocol: edges, timings and epochs", expanded=False, icon=":material/explore:"):
+        fields.update(_protocol_section(rec, p0, hint, levels))
+    with st.expander("Sweeps, cell and display", expanded=False, icon=":material/biotech:"):
+        fields["average_sweeps"] = _average_section(rec, p0)
         c1, c2 = st.columns(2)
         fields["area_um2"] = c1.number_input(
             "Membrane area (µm²)", min_value=0.0, step=100.0, value=None, placeholder="not given",

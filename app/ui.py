@@ -213,8 +213,12 @@ def fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
     return f"{text} {unit}".strip()
 
 
-def result_cards(result: ChargeResult) -> None:
-    """The numbers of one analysis as metric cards (units in the value, help on hover)."""
+def result_cards(result: ChargeResult, *, details: bool = True) -> None:
+    """The numbers of one analysis as metric cards (units in the value, help on hover).
+
+    ``details``: also the levels, the protocol's source and the filters below them
+    (:func:`result_details`; Analyse shows them in its folded flags summary instead).
+    """
     flagged = {f.code for f in result.flags}
     cols = [c for _ in range(0, len(CARDS), CARDS_PER_ROW) for c in st.columns(CARDS_PER_ROW)]
     for col, q in zip(cols, CARDS):
@@ -223,12 +227,20 @@ def result_cards(result: ChargeResult) -> None:
         if value is None and "passive_model" in flagged:
             extra = " Not estimated: see the flag 'passive_model' below."
         col.metric(q.card_title, fmt(value), help=q.help + extra, border=True)
+    if details:
+        result_details(result)
+
+
+def result_details(result: ChargeResult) -> None:
+    """Levels, steps, I0, I_ss, guard, where the protocol came from, the sweep(s) and the filters, as captions."""
     p = result.protocol
+    avg = result.params.average_sweeps
+    which = f"average of sweeps {', '.join(map(str, avg))}" if avg else f"sweep {result.sweep + 1}"
     st.caption(
         f"V0 {fmt(p.v_hold_mV, 'mV')} · Vc {fmt(p.v_control_mV, 'mV')} · V2 {fmt(p.v_test_mV, 'mV')} · "
         f"test step {'+' if p.test_step_mV > 0 else ''}{fmt(p.test_step_mV, 'mV')} · I0 {fmt(result.i0_pA, 'pA')} · "
         f"I_ss {fmt(result.i_ss_pA, 'pA')} · guard {fmt(result.guard_ms, 'ms', 3)} · "
-        f"protocol from the {p.source} · sweep {result.sweep + 1}"
+        f"protocol from the {p.source} · {which}"
     )
     on = [f.label() for f in result.params.filters if f.enabled]
     st.caption("Filters: " + (md_escape("; ".join(on)) if on else "none (raw current)"))

@@ -4,7 +4,8 @@ import json
 
 import streamlit as st
 
-from app import cache, downloads, figures, recipe_ui, state, ui
+from app import cache, charts, downloads, figures, recipe_ui, state, sweeps_ui, ui
+from signal_core.analysis.average import average_sweeps
 from signal_core.analysis.pipeline import find_protocol
 from signal_core.filters.specs import chain_to_json
 
@@ -21,6 +22,7 @@ with left:
     if specs is not None:
         with ui.guard("Filter chain"):
             state.set_params(state.params().replace(filters=specs))
+    overlay, show_avg = sweeps_ui.sweep_overlay_picker(rec.n_sweeps, sweep)
 
 params = state.params()
 chain_json = json.dumps(chain_to_json(params.filters))
@@ -34,22 +36,30 @@ with right, ui.guard("Drawing the trace"):
     except ValueError:
         epochs = ()
     volt = rec.voltage(sweep)
-    st.plotly_chart(
-        figures.trace_figure(rec.sweep_t_s(sweep), raw_pA=raw, filtered_pA=filtered, voltage_mV=volt, epochs=epochs,
-                             selectable=True),
-        key="explore_trace", on_select=lambda: state.on_zoom_select("explore_trace"), selection_mode="box")
+    n = rec.sweep_length(sweep)  # sweeps of different lengths: overlays cut or padded to this one
+    label = f"{overlay[0]}–{overlay[-1]} (light)" if len(overlay) > 1 else f"{overlay[0]} (light)" if overlay else ""
+    over = [(label, sweeps_ui.padded(rec.current(k - 1), n)) for k in overlay]
+    avg = None
+    if show_avg:
+        avg = (f"average of {len(overlay)} sweep(s)", sweeps_ui.padded(average_sweeps(rec, overlay).current(0), n))
+    trace = dict(raw_pA=raw, filtered_pA=filtered, voltage_mV=volt, epochs=epochs, overlay_pA=over,
+                 average_pA=avg)
+    stem = f"{downloads.safe_stem(lf.name)}_sweep{sweep + 1}"
+    charts.show(figures.trace_figure(rec.sweep_t_s(sweep), selectable=True, **trace), key="explore_trace",
+                name=f"{stem}_trace", on_select=lambda: state.on_zoom_select("explore_trace"), selection_mode="box")
     zoom = st.session_state.get(state.ZOOM)
     if zoom is None:
         st.caption("Box-select a stretch of the trace (drag across it) to see it below at full detail.")
     else:
-        z1, z2 = st.columns([4, 1], vertical_alignment="center")
+        z1, z2 = st.columns([3, 1], vertical_alignment="center")
         z1.markdown(f"**Zoom: {zoom[0]:.2f} to {zoom[1]:.2f} ms**, every sample when fewer than 5000")
-        z2.button("Reset zoom", on_click=state.reset_zoom, icon=":material/undo:", key="btn_reset_zoom")
-        st.plotly_chart(figures.trace_figure(rec.sweep_t_s(sweep), raw_pA=raw, filtered_pA=filtered, voltage_mV=volt,
-                                             epochs=epochs, x_range_ms=zoom), key="explore_zoom")
+        z2.button("Reset zoom", on_click=state.reset_zoom, icon=":material/zoom_out:", key="btn_reset_zoom",
+                  width="stretch")
+        charts.show(figures.trace_figure(rec.sweep_t_s(sweep), x_range_ms=zoom, **trace), key="explore_zoom",
+                    name=f"{stem}_zoom")
     st.subheader("Power spectrum before and after the filters")
     f_hz, p_raw, p_filt = cache.spectra(lf.sha256, sweep, chain_json, lf.data, lf.name)
-    st.plotly_chart(figures.spectrum_figure(f_hz, p_raw, p_filt), key="explore_spectrum")
+    charts.show(figures.spectrum_figure(f_hz, p_raw, p_filt), key="explore_spectrum", name=f"{stem}_spectrum")
     if p_filt is None:
         st.caption("Add a filter to see its effect on the spectrum (red).")
 

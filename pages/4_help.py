@@ -3,11 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from app import docs, figures, state, ui
+from app import docs, figures, howto, state, ui
 from app.meta import APP_VERSION
 from signal_core.flags import flag_table
 
 st.title(":material/help: Help")
+
+st.header("How to use each page")
+st.caption("Load → Explore → Analyse → Q–V sets → History: open a page for its steps and a screenshot.")
+howto.show()
 
 st.header("The method")
 # docs/method.md, read on every run: the page and the file cannot drift

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import qv_results, sets_ui, state, ui
+from app import charts, qv_results, sets_ui, state, ui
 from app.figures_qv import qv_figure
 from signal_core.sets import fit_sets
 
@@ -40,7 +40,7 @@ with options_col:
     quantity, with_offset = qv_results.fit_options(params)
 fits = fit_sets(pts, quantity=quantity, with_offset=with_offset, temperature_C=params.temperature_C)
 with plot_col, ui.guard("Drawing the Q–V plot"):
-    st.plotly_chart(qv_figure(pts, fits, quantity=quantity, names=an.names), key="qv_chart")
+    charts.show(qv_figure(pts, fits, quantity=quantity, names=an.names), key="qv_chart", name=f"qv_{quantity}")
 
 st.subheader("Boltzmann fit per set")
 qv_results.fit_results(fits, pts, quantity, with_offset)

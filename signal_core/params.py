@@ -82,6 +82,20 @@ Window = tuple[float, float]
 TwoPoints = tuple[tuple[float, float], tuple[float, float]]
 
 
+def _sweep_numbers(value: Any) -> tuple[int, ...]:
+    """``average_sweeps`` as sorted distinct 1-based sweep numbers; ParamsError naming what does not fit."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ParamsError(f"average_sweeps must be a list of sweep numbers (1, 2, ...), got {value!r}")
+    out = set()
+    for k in value:
+        if isinstance(k, bool) or not hasattr(k, "__index__") or int(k) < 1:
+            raise ParamsError(f"average_sweeps must hold sweep numbers from 1 on, got {k!r}")
+        out.add(int(k))
+    return tuple(sorted(out))
+
+
 def _number(value: Any, label: str) -> float:
     """A finite float, or a ParamsError naming the parameter (strings, None, NaN and infinities are refused)."""
     if isinstance(value, str | bytes) or value is None:
@@ -180,6 +194,11 @@ class AnalysisParams:
         (:func:`signal_core.recording.reinterpret_units`) and recorded in the results' flags.
     voltage_unit : {"mV", "V"}, optional
         Likewise for the recorded voltage channel.
+    average_sweeps : tuple of int
+        Analyse the sample-by-sample average of these sweeps (1-based, as the app and the
+        workbooks number them) instead of one sweep
+        (:func:`signal_core.analysis.average.average_sweeps`); empty (the default) analyses
+        each sweep on its own.
 
     Examples
     --------
@@ -221,9 +240,11 @@ class AnalysisParams:
     temperature_C: float = 22.0
     current_unit: str | None = None
     voltage_unit: str | None = None
+    average_sweeps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        set_(self, "average_sweeps", _sweep_numbers(self.average_sweeps))
         set_(self, "filters", tuple(f if isinstance(f, FilterSpec)
                                     else FilterSpec.parse(f) if isinstance(f, str)
                                     else FilterSpec.from_dict(f) for f in self.filters))
@@ -321,6 +342,8 @@ class AnalysisParams:
             raise ParamsError(f"{len(unknown):,} unknown recipe key(s): {shown}")
         if "filters" in d:
             d["filters"] = tuple(FilterSpec.from_dict(x) for x in d["filters"] or ())
+        if isinstance(d.get("average_sweeps"), list):
+            d["average_sweeps"] = tuple(d["average_sweeps"])
         for key in ("tail_on_ms", "tail_off_ms", "integrate_on_ms", "integrate_off_ms"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])

@@ -356,7 +356,7 @@ def broken() -> list[Case]:
              Refused(AtfFormatError, r"^line 21: binary data \(NUL bytes\)")),
         Case("zero_bytes.abf", b"", Refused(AbfFormatError, r"^not an ABF file: the file is empty \(0 bytes\)")),
         Case("junk.abf", b"hello, I am not binary" + junk,
-             Refused(AbfFormatError, r"^not an ABF file: the first bytes are b'hello, I'")),
+             Refused(AbfFormatError, r"^not an ABF file: the first bytes are 'hello, I'")),
         Case("truncated.abf", _abf_bytes(np.zeros((3, 2000)), 10_000.0)[:3000],
              Refused(AbfFormatError, r"damaged or truncated")),
         Case("only_line_1.atf", b"ATF\t1.0\n",

@@ -215,7 +215,7 @@ def test_bad_recipe_is_refused_with_its_reason(loaded):
 def test_manual_tail_line_with_undo_and_redo(loaded, sample_bytes):
     at = loaded
     at.switch_page("pages/3_analyse.py").run()
-    at.radio(key="rp_tail_mode").set_value("manual").run()
+    at.selectbox(key="rp_tail_mode").set_value("manual").run()
     no_errors(at)
     seeded = number(metrics(at)["Q_on (pC)"])
     at.number_input(key="rp_manual_on_i2").set_value(at.number_input(key="rp_manual_on_i2").value + 20.0).run()

@@ -21,6 +21,7 @@ import numpy as np
 from signal_core.errors import RecordingFormatError
 from signal_core.io.abf_guard import check_abf_header
 from signal_core.io.limits import RecordingTooLargeError, check_recording_values
+from signal_core.io.quote import quote_start
 from signal_core.recording import Recording, RecordingError, canonical_unit, classify_unit, sha256_hex
 
 __all__ = ["COMMAND_CHANNEL", "AbfFormatError", "read_abf"]
@@ -263,7 +264,7 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
     if not data:
         raise AbfFormatError("not an ABF file: the file is empty (0 bytes)")
     if data[:4] not in _MAGIC:
-        raise AbfFormatError(f"not an ABF file: the first bytes are {data[:8]!r} (an ABF file starts with "
+        raise AbfFormatError(f"not an ABF file: the first bytes are {quote_start(data[:8])} (an ABF file starts with "
                              "'ABF ' or 'ABF2')")
     check_abf_header(data)  # counts and offsets against the file's length, before pyABF allocates
     tmp = None

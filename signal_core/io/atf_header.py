@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from signal_core.errors import RecordingFormatError
+from signal_core.io.quote import quote_start
 
 __all__ = ["MAX_COLUMNS", "MAX_HEADER_BYTES", "MAX_HEADER_RECORDS", "MAX_RECORD_BYTES", "MAX_TITLE_LINE_BYTES",
            "AtfFormatError"]
@@ -140,7 +141,7 @@ def _parse_head(data: bytes, start: int) -> _Head:
     if match is None:
         hint = " (it looks like a binary ABF file)" if data[start:start + 3] == b"ABF" else ""
         raise _err(1, f"not an ATF file{hint}: it must start with 'ATF 1.0' but starts with "
-                      f"{data[start:start + 16]!r}")
+                      f"{quote_start(data[start:start + 16])}")
     if float(match.group(1)) != 1.0:
         raise _err(1, f"this is ATF version {match.group(1)}; only ATF 1.0 can be read")
     nul = data.find(b"\x00", start)
