@@ -18,6 +18,7 @@ from pathlib import Path
 from signal_core import __version__
 from signal_core.analysis.batch import analyze_file
 from signal_core.filters.specs import FilterError, FilterSpec
+from signal_core.names import clean_name
 from signal_core.parallel import SchedulerError, analyze_files
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol.steps import ProtocolError
@@ -155,6 +156,11 @@ TABLE = (
 )
 
 
+def _shown(path: str) -> str:
+    """A file's name as tables and exports show it (:func:`signal_core.names.clean_name`)."""
+    return clean_name(Path(path).name).name
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table of the rows, then the flags and errors as numbered notes."""
     cells = [[h for h, *_ in TABLE]]
@@ -163,9 +169,9 @@ def format_table(rows: list[dict]) -> str:
         line = []
         for _h, key, _align, spec in TABLE:
             v = r.get(key)
-            line.append(Path(v).name if key == "file" and v else _fmt(v, spec if isinstance(v, float) else ""))
+            line.append(_shown(v) if key == "file" and v else _fmt(v, spec if isinstance(v, float) else ""))
         cells.append(line)
-        tag = f"{Path(r['file']).name}" + (f" sweep {r['sweep']}" if r.get("sweep") else "")
+        tag = _shown(r["file"]) + (f" sweep {r['sweep']}" if r.get("sweep") else "")
         if r.get("error"):
             notes.append(f"ERROR {tag}: {r['error']}")
         codes = r.get("flag_codes") or []
@@ -206,7 +212,7 @@ def _analyze_all(args: argparse.Namespace, params: AnalysisParams, export: list 
 def _export_items(file: str, rec, outcomes: list, file_rows: list[dict]) -> tuple[list, list]:
     from signal_core.export import split_outcomes
 
-    name = Path(file).name
+    name = _shown(file)  # sheet names and cells: no control characters, direction controls escaped
     if rec is None:
         return [], [(name, None, r["error"]) for r in file_rows]
     sha = rec.sha256 or hashlib.sha256(Path(file).read_bytes()).hexdigest()

@@ -364,7 +364,7 @@ def test_protocol_timings_are_validated():
         ProtocolTiming(n_control=2.5)  # used to escape as TypeError from range()
     with pytest.raises(ProtocolError, match="protocol timing control_ms must be a finite number, got nan"):
         ProtocolTiming(control_ms=math.nan)
-    with pytest.raises(ProtocolError, match="protocol timing v_test_mV must be a finite number"):
+    with pytest.raises(ProtocolError, match="protocol timing v_test_mV must be a number, got 'high'"):
         ProtocolTiming.from_dict({"v_test_mV": "high"})
     with pytest.raises(ProtocolError, match="protocol timings must be a JSON object"):
         ProtocolTiming.from_dict([1])
@@ -821,3 +821,33 @@ def test_setup_sh_writes_valid_toml_for_any_password(tmp_path):
     bad = subprocess.run(["sh", "setup.sh"], cwd=tmp_path, capture_output=True, timeout=60,
                          env={"PATH": os.environ["PATH"], "APP_PASSWORD": b"caf\xe9".decode("utf-8", "surrogateescape")})
     assert bad.returncode != 0 and b"APP_PASSWORD is not UTF-8 text" in bad.stderr
+
+
+def test_names_are_cleaned_for_tables_and_exports(tmp_path, capsys):
+    # an RTL override showed reversed text on pages and in sheet names; a NUL broke Load; 5,000 characters failed
+    from signal_core.names import MAX_NAME_CHARS, clean_name
+
+    cleaned = clean_name("cell\x00 1.atf")
+    assert cleaned.name == "cell 1.atf" and cleaned.notes == (
+        "1 control character(s) (such as NUL) were removed from the name",)
+    rtl = clean_name("photo\u202egpj.atf")
+    assert rtl.name == "photo<U+202E>gpj.atf" and "text-direction" in rtl.notes[0]
+    long = clean_name("x" * 5_000 + ".abf")
+    assert len(long.name) == MAX_NAME_CHARS and long.name.endswith("x.abf") and long.name.count("…") == 1
+    assert long.notes == ("the name had 5,004 characters; it was shortened to 255",)
+    assert clean_name("ok.atf") == type(cleaned)("ok.atf") and not clean_name("ok.atf").changed
+    for bidi in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c":
+        assert bidi not in clean_name(f"a{bidi}b").name
+    # through the CLI: the table and the workbook show the escaped name
+    name = "cell\nnew line \u202egpj.atf"
+    path = tmp_path / name
+    path.write_bytes(corpus.valid_small())
+    out = tmp_path / "out.xlsx"
+    assert main(["analyze", str(path), "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "cellnew line <U+202E>gpj.atf" in table and "\u202e" not in table
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.load_workbook(out, read_only=True)
+    texts = [str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row if c]
+    assert not any("\u202e" in t for t in texts + book.sheetnames)
+    assert any("<U+202E>" in t for t in texts)
