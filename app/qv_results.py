@@ -8,10 +8,6 @@ that cannot run as formulas).
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +24,7 @@ from signal_core.sets import DEFAULT_SET_ID, QvPoint, fit_points
 
 from . import downloads
 from .figures_qv import QUANTITY_LABELS, set_label, set_values
-from .sets_ui import COLUMNS, Analysed, keep_widget
+from .sets_ui import Analysed, keep_widget
 from .state import LoadedFile
 from .ui import md_escape
 
@@ -172,12 +168,7 @@ def _set_book(jobs: Sequence[_Job], failures: Sequence, pts: Sequence[QvPoint], 
 
 
 def _sets_zip(jobs, failures, pts, set_ids, params, with_offset) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for s in set_ids:
-            z.writestr(f"set_{downloads.safe_stem(s, 'unnamed')}_qv.xlsx",
-                       _set_book(jobs, failures, pts, s, params, with_offset))
-    return buf.getvalue()
+    return export.sets_zip((s, _set_book(jobs, failures, pts, s, params, with_offset)) for s in set_ids)
 
 
 def _analysis_book(jobs, failures, pts, set_ids, params, with_offset) -> bytes:
@@ -188,38 +179,10 @@ def _analysis_book(jobs, failures, pts, set_ids, params, with_offset) -> bytes:
     return export.analysis_workbook(_entries(jobs, params), failures=failures, fit=fit, params=params)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def table_csv(df: pd.DataFrame, an: Analysed, pts: Sequence[QvPoint]) -> bytes:
-    """The table as CSV (UTF-8, units in the headers) with each file's SHA-256 and the flag messages.
-
-    Text that a spreadsheet would run as a formula is prefixed with an apostrophe (file names are untrusted).
-    """
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    head = [c for c in COLUMNS if c != "flags"] + ["flags", "flag messages", "SHA-256"]
-    w.writerow(head)
-    for (_, r), p in zip(df.iterrows(), pts):
-        cells = []
-        for c in head:
-            if c == "flag messages":
-                v: object = "; ".join(p.flags)
-            elif c == "SHA-256":
-                v = an.files[p.file].sha256
-            else:
-                v = r[c]
-            if isinstance(v, bool):
-                cells.append("true" if v else "false")
-            elif isinstance(v, float):
-                cells.append(repr(v) if math.isfinite(v) else "")
-            elif isinstance(v, int):
-                cells.append(str(v))
-            else:
-                text = "" if v is None else str(v)
-                cells.append("'" + text if text.startswith(_FORMULA_START) else text)
-        w.writerow(cells)
-    return buf.getvalue().encode("utf-8")
+def table_csv(an: Analysed, pts: Sequence[QvPoint]) -> bytes:
+    """The table as CSV (:func:`signal_core.export.qv_table_csv`) with each file's SHA-256 and the flag messages."""
+    return export.qv_table_csv(pts, names=an.names, sha256={k: lf.sha256 for k, lf in an.files.items()},
+                               flag_codes=an.codes)
 
 
 def download_row(an: Analysed, pts: Sequence[QvPoint], df: pd.DataFrame, params: AnalysisParams,
@@ -249,7 +212,7 @@ def download_row(an: Analysed, pts: Sequence[QvPoint], df: pd.DataFrame, params:
             c1.caption(f"One set: {md_escape(set_label(chosen))}, {len(pts)} point(s)")
         c2.download_button(
             "Set workbook (.xlsx)", icon=":material/table_view:", on_click="ignore", key="dl_qv_set", mime=downloads.XLSX_MIME,
-            file_name=f"set_{downloads.safe_stem(chosen, 'unnamed')}_qv.xlsx",
+            file_name=export.set_workbook_name(chosen),
             data=log(lambda: _set_book(jobs, failures, pts, chosen, params, with_offset), "set workbook"),
             help="The chosen set: summary with the fit and the Q–V chart, one sheet per file.")
         if len(set_ids) > 1:
@@ -265,5 +228,5 @@ def download_row(an: Analysed, pts: Sequence[QvPoint], df: pd.DataFrame, params:
         help="Every row (excluded ones too) with parameters, curves, charts and provenance.")
     c4.download_button(
         "Table (.csv)", icon=":material/description:", on_click="ignore", key="dl_qv_csv", mime=downloads.CSV_MIME,
-        file_name="qv_table.csv", data=log(lambda: table_csv(df, an, pts), "Q–V table"),
+        file_name="qv_table.csv", data=log(lambda: table_csv(an, pts), "Q–V table"),
         help="The table above with each file's SHA-256 and the flag messages.")

@@ -401,7 +401,7 @@ def test_downloads_hold_the_set_and_every_row(set_files, tmp_path):
     assert all(n in summary for n, _ in set_files)  # every row, the excluded one too
     zipped = zipfile.ZipFile(io.BytesIO(qv_results._sets_zip(jobs, [], pts, ["", "B"], params, False)))
     assert zipped.namelist() == ["set_unnamed_qv.xlsx", "set_B_qv.xlsx"]
-    lines = qv_results.table_csv(sets_ui.table_frame(pts, an), an, pts).decode().splitlines()
+    lines = qv_results.table_csv(an, pts).decode().splitlines()
     assert lines[0].split(",")[:5] == ["exclude", "file", "sweep", "set", "V2 (mV)"]
     assert lines[0].endswith("flags,flag messages,SHA-256") and len(lines) == 12
     assert lines[4].startswith("true,20230115_0004_-40mVdepol.atf,1,,-40") and lines[4].endswith(files[3].sha256)
@@ -414,5 +414,5 @@ def test_table_csv_keeps_formulas_from_file_names_as_text():
     label = sets_ui.file_label(lf)
     an = sets_ui.Analysed(files={label: lf})
     pts = [dataclasses.replace(_point(-20.0, 3.0, set_id="@x"), file=label)]
-    line = qv_results.table_csv(sets_ui.table_frame(pts, an), an, pts).decode().splitlines()[1]
+    line = qv_results.table_csv(an, pts).decode().splitlines()[1]
     assert line.startswith("false,'=HYPERLINK(1)_0001_-20mV.atf,1,'@x,-20.0,")

@@ -14,7 +14,10 @@ CSV (UTF-8, units in the headers)
 
 - :func:`results_csv` (wide: one row per file and sweep), :func:`results_long_csv`
   (tidy: one row per file, sweep and quantity), :func:`curves_csv` (every curve in long
-  form), :func:`raw_csv` (opt-in full-rate traces).
+  form), :func:`raw_csv` (opt-in full-rate traces), :func:`trace_csv` (one sweep: raw,
+  filtered, voltage), :func:`qv_table_csv` (the Q-V table of a set page).
+- :func:`sets_zip`: every set's workbook in one zip; :func:`safe_stem` a file name from an
+  untrusted one; :func:`excel_text` the guard against formulas in text.
 
 Helpers: :func:`recipe_json` (the recipe as loadable JSON), :func:`sets_from_names`
 (group files into sets by their names), :func:`safe_sheet_name` (Excel's sheet-name
@@ -31,8 +34,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure
-from signal_core.export.csv import curves_csv, raw_csv, results_csv, results_long_csv
+from signal_core.export.csv import (
+    curves_csv,
+    excel_text,
+    qv_table_csv,
+    raw_csv,
+    results_csv,
+    results_long_csv,
+    trace_csv,
+)
 from signal_core.export.data import QUANTITIES, ExportEntry, Failure, block_mean
+from signal_core.export.files import safe_stem, set_workbook_name, sets_zip
 from signal_core.export.set_workbook import file_sheet_stem, set_workbook, sets_from_names
 from signal_core.export.workbook import MAX_CHARTED_ENTRIES, MAX_RAW_ROWS, analysis_workbook
 from signal_core.export.xlsx import safe_sheet_name
@@ -47,15 +59,21 @@ __all__ = [
     "analysis_workbook",
     "block_mean",
     "curves_csv",
+    "excel_text",
     "file_sheet_stem",
+    "qv_table_csv",
     "raw_csv",
     "recipe_json",
     "results_csv",
     "results_long_csv",
     "safe_sheet_name",
+    "safe_stem",
     "set_workbook",
+    "set_workbook_name",
     "sets_from_names",
+    "sets_zip",
     "split_outcomes",
+    "trace_csv",
 ]
 
 

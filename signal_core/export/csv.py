@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,22 +24,40 @@ from signal_core.export.data import (
     ExportEntry,
     Failure,
     entry_curves,
-    finite_or_none,
     normalise_failures,
 )
+from signal_core.quantities import QUANTITY_BY_KEY
 from signal_core.recording import Recording
+from signal_core.values import finite_or_none
 
-__all__ = ["curves_csv", "raw_csv", "results_csv", "results_long_csv"]
+if TYPE_CHECKING:
+    from signal_core.sets import QvPoint
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["FORMULA_START", "QV_TABLE_QUANTITIES", "curves_csv", "excel_text", "qv_table_csv", "raw_csv",
+           "results_csv", "results_long_csv", "trace_csv"]
+
+#: text starting with one of these is run as a formula by spreadsheets (CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _UNIT = {q.key: q for q in QUANTITIES}
 
 
-def _text(value: object, excel_safe: bool) -> str:
+def excel_text(value: object) -> str:
+    """``value`` as text a spreadsheet shows as text: an apostrophe before a leading ``= + - @``, tab or CR.
+
+    The guard of every CSV export against formula injection through untrusted text (file names,
+    channel names, set names, notes); None becomes ``""``.
+
+    Examples
+    --------
+    >>> excel_text("=HYPERLINK(1)"), excel_text("cell_0006.atf"), excel_text(None)
+    ("'=HYPERLINK(1)", 'cell_0006.atf', '')
+    """
     text = "" if value is None else str(value)
-    if excel_safe and text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _text(value: object, excel_safe: bool) -> str:
+    return excel_text(value) if excel_safe else ("" if value is None else str(value))
 
 
 def _num(value: object) -> str:
@@ -185,3 +204,95 @@ def raw_csv(recording: Recording, sweep: int | None = None, *, excel_safe: bool 
     if not np.all(np.isfinite(table)):  # missing samples as empty fields, as everywhere else
         data = re.sub(rb"(?<![0-9.eE+-])[+-]?(?:nan|inf)", b"", data)
     return _write([header]) + data
+
+
+def trace_csv(t_s: np.ndarray, raw_pA: np.ndarray, filtered_pA: np.ndarray | None = None,
+              voltage_mV: np.ndarray | None = None, *, header: Sequence[str] = ()) -> bytes:
+    """One sweep at full rate: ``t_ms``, ``i_raw_pA``, then ``i_filtered_pA`` and ``v_mV`` when given.
+
+    Parameters
+    ----------
+    t_s : ndarray
+        Time of each sample (s); written in ms with 6 decimals (1 ns).
+    raw_pA, filtered_pA, voltage_mV : ndarray
+        The recorded current (pA), the current after the filter chain (pA) and the voltage (mV),
+        one value per sample; each written with 6 significant digits.
+    header : sequence of str
+        Lines written first as ``# ...`` comments (file, SHA-256, filter chain); line breaks
+        inside a line become spaces, so each stays one comment line.
+
+    Returns
+    -------
+    bytes
+        UTF-8 CSV, ``\\n`` line ends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> text = trace_csv(np.array([0.0, 1e-5]), np.array([1.0, 2.5]), header=["file: demo.atf"]).decode()
+    >>> text.splitlines()
+    ['# file: demo.atf', 't_ms,i_raw_pA', '0.000000,1', '0.010000,2.5']
+    """
+    cols = [np.asarray(t_s, dtype=np.float64) * 1e3, np.asarray(raw_pA, dtype=np.float64)]
+    names = ["t_ms", "i_raw_pA"]
+    if filtered_pA is not None:
+        cols.append(np.asarray(filtered_pA, dtype=np.float64))
+        names.append("i_filtered_pA")
+    if voltage_mV is not None:
+        cols.append(np.asarray(voltage_mV, dtype=np.float64))
+        names.append("v_mV")
+    buf = io.StringIO()
+    for line in header:
+        buf.write("# " + " ".join(str(line).split()) + "\n")
+    buf.write(",".join(names) + "\n")
+    np.savetxt(buf, np.column_stack(cols), delimiter=",", fmt=["%.6f"] + ["%.6g"] * (len(cols) - 1))
+    return buf.getvalue().encode("utf-8")
+
+
+#: the numbers of a Q-V point in the Q-V table, by quantity key (headers from the quantity table)
+QV_TABLE_QUANTITIES = ("q_on_pC", "q_off_pC", "q_off_over_on", "c_m_nF", "q_on_per_c_m_nC_per_uF")
+
+
+def qv_table_csv(points: Sequence[QvPoint], *, names: Mapping[str, str] | None = None,
+                 sha256: Mapping[str, str] | None = None,
+                 flag_codes: Mapping[tuple[str, int], Sequence[str]] | None = None,
+                 excel_safe: bool = True) -> bytes:
+    """The Q-V table of a set page: one row per point (file and sweep), as the app shows it.
+
+    Columns: ``exclude`` (``true``/``false``), ``file``, ``sweep`` (1-based), ``set``, ``V2 (mV)``,
+    ``V2 from`` (where V2 came from), ``Q_on (pC)``, ``Q_off (pC)``, ``Q_off/Q_on``, ``C_m (nF)``,
+    ``Q_on/C_m (nC/µF)`` (headers from :data:`signal_core.quantities.QUANTITIES`), ``note``,
+    ``flags`` (codes, ``", "``-joined), ``flag messages`` (``"; "``-joined) and ``SHA-256``.
+
+    Parameters
+    ----------
+    points : sequence of QvPoint
+        The points (:func:`signal_core.sets.qv_points`), in the table's order.
+    names : mapping, optional
+        The name to show for each ``QvPoint.file`` (default: ``file`` itself).
+    sha256 : mapping, optional
+        SHA-256 of each ``QvPoint.file``'s bytes (default: empty).
+    flag_codes : mapping, optional
+        The flag codes of each ``(file, sweep)`` (default: none).
+    excel_safe : bool
+        Text from files (names, sets, notes) that a spreadsheet would run as a formula gets an
+        apostrophe (:func:`excel_text`).
+
+    Returns
+    -------
+    bytes
+        UTF-8 CSV; missing numbers are empty fields, the others full precision (``repr``).
+    """
+    names, sha256, flag_codes = names or {}, sha256 or {}, flag_codes or {}
+    number_heads = [QUANTITY_BY_KEY[k].card_title for k in QV_TABLE_QUANTITIES]
+    rows: list[list[str]] = [["exclude", "file", "sweep", "set", "V2 (mV)", "V2 from", *number_heads, "note",
+                              "flags", "flag messages", "SHA-256"]]
+    for p in points:
+        rows.append([
+            "true" if p.excluded else "false", _text(names.get(p.file, p.file), excel_safe), str(int(p.sweep)),
+            _text(p.set_id, excel_safe), _num(p.v_test_mV), _text(p.v_source, excel_safe),
+            *(_num(getattr(p, k)) for k in QV_TABLE_QUANTITIES), _text(p.note, excel_safe),
+            _text(", ".join(flag_codes.get((p.file, p.sweep), ())), excel_safe),
+            _text("; ".join(p.flags), excel_safe), _text(sha256.get(p.file, ""), excel_safe),
+        ])
+    return _write(rows)
