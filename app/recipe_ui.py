@@ -33,6 +33,7 @@ KIND_LABELS = {
     "savgol": "Savitzky-Golay smoothing",
     "wavelet": "Wavelet denoising",
     "notch": "Notch (interference)",
+    "mains": "Mains hum removal (50/60 Hz, fitted)",
 }
 SOURCE_LABELS = {"on": "control ON steps", "off": "control OFF returns", "both": "both (ON and OFF)"}
 TAIL_LABELS = {
@@ -90,6 +91,11 @@ def _filter_inputs(row: dict, kind: str, fs_hz: float) -> dict:
         thr = st.radio("threshold", ["soft", "hard"], horizontal=True,
                        key=_seed(f"flt_{rid}_threshold", src.get("threshold", "soft")))
         return {"wavelet": name, "level": None if level == "auto" else int(level), "threshold": thr}
+    if kind == "mains":
+        mains_hz = c1.selectbox("mains frequency (Hz)", [50.0, 60.0],
+                                key=_seed(f"flt_{rid}_mains_hz", _f(src.get("freq_hz", 50.0))),
+                                help="The sinusoid and its harmonics are fitted to the sweep and subtracted.")
+        return {"freq_hz": mains_hz}
     freq = c1.number_input("centre (Hz)", step=10.0,  # no min/max: see the cutoff above
                            key=_seed(f"flt_{rid}_freq_hz", _f(src.get("freq_hz", 15625.0))),
                            help="The sample recording's interference sits at ~15.6 kHz.")

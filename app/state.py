@@ -278,6 +278,7 @@ DEFAULT_FILTERS = {
     "savgol": {"window": 11, "polyorder": 3},
     "wavelet": {"wavelet": "db4", "level": None, "threshold": "soft"},
     "notch": {"freq_hz": 15625.0, "q": 30.0},
+    "mains": {"freq_hz": 50.0},
 }
 
 

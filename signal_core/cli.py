@@ -33,7 +33,8 @@ FILTER_HELP = (
     "butter:CUTOFF_HZ[:ORDER] (zero-phase Butterworth low-pass, cutoff in Hz, order default 4), "
     "savgol:WINDOW[:POLYORDER] (Savitzky-Golay, window in samples, odd; polyorder default 3), "
     "wavelet:NAME[:LEVEL] (wavelet denoising, e.g. wavelet:db4:6), "
-    "notch:FREQ_HZ[:Q] (notch at FREQ_HZ in Hz, quality factor default 30)"
+    "notch:FREQ_HZ[:Q] (notch at FREQ_HZ in Hz, quality factor default 30), "
+    "mains:50|mains:60 (mains hum: the sinusoid and its harmonics fitted to the sweep and subtracted)"
 )
 
 

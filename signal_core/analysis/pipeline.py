@@ -433,9 +433,14 @@ def analyze_sweep(
 
 
 def _chain_runner(fs: float, params: AnalysisParams):
-    """The recipe's filter chain as a function of one 1-D array (for the passive step's filter correction)."""
+    """The recipe's filters that spread an edge, as a function of one 1-D array (the passive step's correction).
+
+    Filters that spread nothing (``mains``: a sweep-long sinusoid subtracted) leave a transient's shape alone.
+    """
+    spreading = tuple(spec for spec in params.filters if spec.settle_s(fs) > 0)
+
     def run(x: np.ndarray) -> np.ndarray:
-        return apply_chain(x, fs, params.filters)
+        return apply_chain(x, fs, spreading) if spreading else x
     return run
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pywt
 from scipy import signal
 
+from signal_core.filters.mains import remove_mains
 from signal_core.filters.specs import (
     KINDS,
     SETTLE_TOLERANCE,
@@ -239,6 +240,8 @@ def apply_filter(x, fs_hz: float, spec: FilterSpec) -> np.ndarray:
         return savgol(a, spec.window, spec.polyorder)
     if spec.kind == "wavelet":
         return wavelet_denoise(a, spec.wavelet, spec.level, spec.threshold)
+    if spec.kind == "mains":
+        return remove_mains(a, fs_hz, spec.freq_hz)
     return notch(a, fs_hz, spec.freq_hz, spec.q)
 
 

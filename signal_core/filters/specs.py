@@ -25,6 +25,7 @@ import pywt
 from scipy import signal
 
 from signal_core.errors import SignalCoreError
+from signal_core.filters.mains import MAINS_RANGE_HZ
 from signal_core.values import finite_number
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "parse_chain",
 ]
 
-KINDS = ("butter", "savgol", "wavelet", "notch")
+KINDS = ("butter", "savgol", "wavelet", "notch", "mains")
 #: a step edge counts as settled once within this fraction of the step height
 SETTLE_TOLERANCE = 0.01
 #: automatic wavelet level: pywt.dwt_max_level capped here (6 -> 64-sample scale, 0.64 ms at 100 kHz)
@@ -55,8 +56,10 @@ _RELEVANT = {
     "savgol": ("window", "polyorder"),
     "wavelet": ("wavelet", "level", "threshold"),
     "notch": ("freq_hz", "q"),
+    "mains": ("freq_hz",),
 }
-_USAGE = "butter:CUTOFF_HZ[:ORDER], savgol:WINDOW[:POLYORDER], wavelet:NAME[:LEVEL[:soft|hard]] or notch:FREQ_HZ[:Q]"
+_USAGE = ("butter:CUTOFF_HZ[:ORDER], savgol:WINDOW[:POLYORDER], wavelet:NAME[:LEVEL[:soft|hard]], notch:FREQ_HZ[:Q] "
+          "or mains:50|60")
 
 
 class FilterError(SignalCoreError):
@@ -89,7 +92,7 @@ class FilterSpec:
 
     Attributes
     ----------
-    kind : {"butter", "savgol", "wavelet", "notch"}
+    kind : {"butter", "savgol", "wavelet", "notch", "mains"}
     cutoff_hz : float
         Butterworth -3 dB frequency of one pass (Hz).
     order : int
@@ -100,7 +103,9 @@ class FilterSpec:
         Wavelet name (PyWavelets), decomposition level (None = automatic) and
         "soft" or "hard" universal thresholding.
     freq_hz, q : float
-        Notch centre (Hz) and quality factor (centre / -3 dB bandwidth).
+        Notch centre (Hz) and quality factor (centre / -3 dB bandwidth); for ``mains`` the mains
+        frequency (50 or 60 Hz), whose sinusoid and harmonics are fitted and subtracted
+        (:mod:`signal_core.filters.mains`).
     enabled : bool
         A disabled filter passes its input through unchanged.
 
@@ -179,6 +184,13 @@ class FilterSpec:
             if not isinstance(thr, str) or thr.strip().lower() not in ("soft", "hard"):
                 raise FilterError(f"wavelet threshold must be 'soft' or 'hard', got {thr!r}")
             values["threshold"] = thr.strip().lower()
+        elif kind == "mains":
+            if values["freq_hz"] is None:
+                raise FilterError("mains needs the mains frequency in Hz: mains:50 or mains:60")
+            values["freq_hz"] = _real(values["freq_hz"], "mains frequency (Hz)")
+            if not MAINS_RANGE_HZ[0] <= values["freq_hz"] <= MAINS_RANGE_HZ[1]:
+                raise FilterError(f"mains frequency must be {_fmt(MAINS_RANGE_HZ[0])} to {_fmt(MAINS_RANGE_HZ[1])} Hz "
+                                  f"(50 or 60), got {_fmt(values['freq_hz'])}")
         else:  # notch
             if values["freq_hz"] is None:
                 raise FilterError("notch needs a centre frequency in Hz, e.g. notch:15600")
@@ -223,7 +235,7 @@ class FilterSpec:
         kind, args = parts[0].lower(), parts[1:]
         if kind not in KINDS:
             raise FilterError(f"unknown filter {parts[0]!r} in {text!r}; use {_USAGE}")
-        max_args = {"butter": 2, "savgol": 2, "wavelet": 3, "notch": 2}[kind]
+        max_args = {"butter": 2, "savgol": 2, "wavelet": 3, "notch": 2, "mains": 1}[kind]
         if len(args) > max_args or any(a == "" for a in args):
             raise FilterError(f"cannot read {text!r}; use {_USAGE}")
 
@@ -262,6 +274,10 @@ class FilterSpec:
                 kw["level"] = whole(args[1], "level", "wavelet:db4:5")
             if len(args) > 2:
                 kw["threshold"] = args[2]
+        elif kind == "mains":
+            if not args:
+                raise FilterError("mains needs the mains frequency in Hz: mains:50 or mains:60")
+            kw = {"freq_hz": hz(args[0], "frequency", "mains:50")}
         else:
             if not args:
                 raise FilterError("notch needs a centre frequency in Hz, e.g. notch:15600")
@@ -285,6 +301,8 @@ class FilterSpec:
         elif self.kind == "wavelet":
             level = "auto" if self.level is None else str(self.level)
             text = f"Wavelet denoising {self.wavelet}, level {level}, {self.threshold} threshold"
+        elif self.kind == "mains":
+            text = f"Mains hum {_fmt(self.freq_hz)} Hz removed (fitted sinusoid and harmonics)"
         else:
             text = f"Notch {_fmt(self.freq_hz)} Hz, Q {_fmt(self.q)}"
         return text if self.enabled else f"{text} (off)"
@@ -319,6 +337,11 @@ class FilterSpec:
             raise FilterError(
                 f"notch bandwidth {_fmt(self.freq_hz / self.q)} Hz (frequency / Q) must be below the Nyquist "
                 f"frequency {_fmt(nyq)} Hz: raise Q above {_fmt(self.freq_hz / nyq)}"
+            )
+        if self.kind == "mains" and self.enabled and n_samples is not None and self.freq_hz * n_samples < fs:
+            raise FilterError(
+                f"the trace ({_fmt(n_samples / fs * 1e3)} ms) is shorter than one mains period "
+                f"({_fmt(1e3 / self.freq_hz)} ms): the hum cannot be fitted"
             )
         if self.kind == "savgol" and (self.window % 2 == 0 or self.polyorder >= self.window):
             raise FilterError("Savitzky-Golay window must be odd and larger than polyorder")
@@ -367,6 +390,8 @@ class FilterSpec:
         if self.kind == "wavelet":
             level = WAVELET_AUTO_MAX_LEVEL if self.level is None else self.level
             return pywt.Wavelet(self.wavelet).dec_len * 2**level / fs / 2
+        if self.kind == "mains":
+            return 0.0  # a sweep-long sinusoid is subtracted: no edge is spread
         tau = self.q / (math.pi * self.freq_hz)
         return tau * max(1.0, math.log(0.5 / self.q / SETTLE_TOLERANCE))
 
