@@ -851,3 +851,42 @@ def test_names_are_cleaned_for_tables_and_exports(tmp_path, capsys):
     texts = [str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row if c]
     assert not any("\u202e" in t for t in texts + book.sheetnames)
     assert any("<U+202E>" in t for t in texts)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_history_refuses_to_save_into_a_database_file_that_is_gone(how, tmp_path):
+    # with the data directory deleted under a running app, two more saves said "Saved as analysis #2/#3"
+    # and History listed them: they went to the deleted file (an open handle) and were lost on restart
+    import shutil
+    import sqlite3
+
+    import signal_core
+    from signal_core.store import Store, StoreError
+
+    folder = tmp_path / "data"
+    db = folder / "history.sqlite"
+    store = Store.open(f"sqlite:///{db}")
+    key = Store.new_workspace_key()
+    kw = {"recording_name": "cell.atf", "recording_bytes": corpus.valid_small(),
+          "recipe_json": AnalysisParams().to_json(), "results_json": "[]", "app_version": signal_core.__version__}
+    try:
+        first = store.save_analysis(key, **kw)
+        assert [a.id for a in store.list_analyses(key)] == [first]
+        if how == "deleted":
+            shutil.rmtree(folder)
+        else:
+            for suffix in ("", "-wal", "-shm"):  # the file moved away with its write-ahead log
+                if (folder / f"history.sqlite{suffix}").exists():
+                    (folder / f"history.sqlite{suffix}").rename(tmp_path / f"old.sqlite{suffix}")
+            sqlite3.connect(db).close()  # another (empty) file at the same path
+        for _ in range(2):  # every attempt is refused, with the reason; none reports an id
+            with pytest.raises(StoreError, match=rf"the history database file .*history\.sqlite was {how} .*"
+                                                 r"(nothing more can be saved|nothing is saved)"):
+                store.save_analysis(key, **kw)
+        with pytest.raises(StoreError, match=how):
+            store.list_analyses(key)  # History does not list what it cannot keep either
+    finally:
+        store.close()
+    if how == "replaced":
+        with sqlite3.connect(tmp_path / "old.sqlite") as old:
+            assert old.execute("SELECT count(*) FROM analyses").fetchone() == (1,)  # nothing was added there

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -44,9 +45,11 @@ def make_engine(url: str) -> Engine:
     except sa_exc.ArgumentError as exc:
         raise StoreError(f"the database URL is not valid: {exc}") from None
     kwargs: dict[str, Any] = {}
+    db_file: Path | None = None
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
-            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            db_file = Path(u.database).expanduser().absolute()
+            db_file.parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10.0}
     elif u.get_backend_name() == "postgresql":
         kwargs.update(pool_pre_ping=True, pool_recycle=1800, pool_size=5, max_overflow=5)
@@ -57,11 +60,39 @@ def make_engine(url: str) -> Engine:
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(f"the database URL cannot be used: {exc}") from None
     if u.get_backend_name() == "sqlite":
-        _sqlite_events(engine)
+        _sqlite_events(engine, db_file)
     return engine
 
 
-def _sqlite_events(engine: Engine) -> None:
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now, or None when there is none."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def check_same_file(path: Path, opened: tuple[int, int]) -> None:
+    """Raise :class:`StoreError` unless ``path`` is still the SQLite file opened as ``opened`` (device, inode).
+
+    An open SQLite connection keeps writing to its file after the file (or its directory) is
+    deleted or replaced, and every save "succeeds" into a file nobody will read again: after a
+    restart the saves are gone (issue 16, item 7).  So every transaction first checks the path.
+    """
+    now = _file_identity(path)
+    if now is None:
+        raise StoreError(f"the history database file {path} was deleted (or its folder was) while the app was "
+                         "running: nothing more can be saved to it. Restart the app to start a new history "
+                         "(and check the data folder: analyses saved before the deletion are gone)")
+    if now != opened:
+        raise StoreError(f"the history database file {path} was replaced by another file while the app was "
+                         "running: nothing is saved to the old one. Restart the app to use the new file")
+
+
+def _sqlite_events(engine: Engine, db_file: Path | None = None) -> None:
+    opened: list[tuple[int, int]] = []  # the file's identity when the first connection opened it
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
@@ -81,9 +112,15 @@ def _sqlite_events(engine: Engine) -> None:
         for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
+        if db_file is not None and not opened:
+            identity = _file_identity(db_file)  # the connection made the file (WAL was switched on)
+            if identity is not None:
+                opened.append(identity)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
+        if db_file is not None and opened:
+            check_same_file(db_file, opened[0])
         mode = conn.get_execution_options().get(BEGIN_OPTION, "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
