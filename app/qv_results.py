@@ -22,9 +22,9 @@ from signal_core.protocol.filenames import parse_filename
 from signal_core.qv import QvFit
 from signal_core.sets import DEFAULT_SET_ID, QvPoint, fit_points
 
-from . import downloads
+from . import downloads, state
 from .figures_qv import QUANTITY_LABELS, set_label, set_values
-from .sets_ui import Analysed, keep_widget
+from .sets_ui import Analysed
 from .state import LoadedFile
 from .ui import md_escape
 
@@ -43,11 +43,11 @@ QUANTITY_CHOICES = {"q_on_pC": "Q_on", "minus_q_off_pC": "−Q_off", "q_on_per_c
 
 def fit_options(params: AnalysisParams) -> tuple[str, bool]:
     """Quantity radio and the offset toggle; the temperature comes from the recipe."""
-    quantity = st.radio("Quantity", list(QUANTITY_CHOICES), key=keep_widget(QUANTITY, "q_on_pC"),
+    quantity = st.radio("Quantity", list(QUANTITY_CHOICES), key=state.keep(QUANTITY, "q_on_pC"),
                         format_func=QUANTITY_CHOICES.get,
                         help="Fit Q_on, the return charge −Q_off (should agree with Q_on), or Q_on normalised by "
                              "each cell's C_m (nC/µF) to compare cells of different sizes.")
-    with_offset = st.toggle("Fit with offset", key=keep_widget(OFFSET, False),
+    with_offset = st.toggle("Fit with offset", key=state.keep(OFFSET, False),
                             help="Add a constant to the Boltzmann (needs at least 4 points per set).")
     st.markdown("**Q(V2) = Q_max / (1 + exp(−(V2 − V_half) / k))**" + (" **+ c**" if with_offset else ""))
     st.caption(f"z = RT/(F k), the effective valence, at {params.temperature_C:g} °C: the recipe's temperature "
@@ -200,12 +200,10 @@ def download_row(an: Analysed, pts: Sequence[QvPoint], df: pd.DataFrame, params:
                "row with its parameters, curves and provenance.")
     c1, c2, c_zip, c3, c4 = st.columns([1, 1, 0.85, 1.35, 0.85], vertical_alignment="bottom")
     if set_ids:
-        ss = st.session_state
-        if ss.get(f"_kept_{DL_SET}") not in set_ids:
-            ss.pop(f"_kept_{DL_SET}", None)
-            ss.pop(DL_SET, None)
+        if st.session_state.get(state.KEPT_PREFIX + DL_SET) not in set_ids:
+            state.forget(DL_SET)  # the set it showed is gone
         if len(set_ids) > 1:
-            chosen = c1.selectbox("Set", set_ids, key=keep_widget(DL_SET, set_ids[0]), format_func=set_label,
+            chosen = c1.selectbox("Set", set_ids, key=state.keep(DL_SET, set_ids[0]), format_func=set_label,
                                   help="Which set the set workbook holds; the zip holds one workbook per set.")
         else:
             chosen = set_ids[0]

@@ -46,15 +46,8 @@ _WAVELETS = pywt.wavelist(kind="discrete")
 
 
 def _seed(key: str, value: Any) -> str:
-    """Give the widget ``key`` its value: the one it had (even on another page), else ``value``.
-
-    Re-assigning the kept value through the Session State API before the widget is drawn
-    is what carries it across a page change: Streamlit gives a widget a new identity on
-    another page and would otherwise draw it with its default.
-    """
-    ss = st.session_state
-    ss[key] = ss[key] if key in ss else value
-    return key
+    """:func:`app.state.keep`: the widget ``key`` with the value it had (even on another page), else ``value``."""
+    return state.keep(key, value)
 
 
 def _f(x: Any) -> float:

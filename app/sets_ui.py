@@ -45,7 +45,6 @@ __all__ = [
     "file_label",
     "flag_details",
     "has_edits",
-    "keep_widget",
     "pick_files",
     "points",
     "reset_edits",
@@ -76,16 +75,6 @@ def _ss() -> MutableMapping[str, Any]:
 
 def _edits() -> dict[RowId, dict]:
     return _ss().setdefault(EDITS, {})
-
-
-def keep_widget(key: str, default: Any) -> str:
-    """Give a widget its last value, even after a visit to another page (Streamlit drops undrawn widgets)."""
-    ss = _ss()
-    kept = f"_kept_{key}"
-    if key in ss:
-        ss[kept] = ss[key]
-    ss[key] = ss.get(kept, default)
-    return key
 
 
 def file_label(lf: LoadedFile) -> str:

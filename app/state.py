@@ -113,6 +113,33 @@ def _ss() -> MutableMapping[str, Any]:
     return st.session_state
 
 
+#: where :func:`keep` remembers a widget's value: ``_kept_<key>``
+KEPT_PREFIX = "_kept_"
+
+
+def keep(key: str, default: Any) -> str:
+    """The widget key ``key``, its value carried across pages: the last value it had, else ``default``.
+
+    Streamlit forgets the value of a widget that a run does not draw (another page); a copy under
+    ``_kept_<key>`` remembers it, and assigning it back through the Session State API before the
+    widget is drawn restores it.  Use as ``st.toggle(..., key=state.keep("ov_all", False))``; a
+    value set in ``st.session_state[key]`` by a callback wins, and :func:`forget` drops both.
+    """
+    ss = _ss()
+    kept = KEPT_PREFIX + key
+    if key in ss:
+        ss[kept] = ss[key]
+    ss[key] = ss.get(kept, default)
+    return key
+
+
+def forget(key: str) -> None:
+    """Drop a :func:`keep` widget's value, so that it starts again from its default."""
+    ss = _ss()
+    ss.pop(key, None)
+    ss.pop(KEPT_PREFIX + key, None)
+
+
 def init() -> None:
     """Create every session key once (call at the top of the entry script)."""
     ss = _ss()
@@ -267,6 +294,9 @@ def set_params(p: AnalysisParams, *, reset_widgets: bool = False) -> None:
     ss[PARAMS] = p
     if reset_widgets:
         for key in [k for k in ss if isinstance(k, str) and k.startswith(WIDGET_PREFIXES)]:
+            forget(key)
+        for key in [k for k in ss if isinstance(k, str) and k.startswith(KEPT_PREFIX)
+                    and k[len(KEPT_PREFIX):].startswith(WIDGET_PREFIXES)]:
             del ss[key]
         ss[CHAIN] = _rows_from_filters(p.filters)
         ss[MANUAL] = {"history": [{"on": p.manual_tail_on, "off": p.manual_tail_off}], "pos": 0}

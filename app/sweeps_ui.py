@@ -19,16 +19,6 @@ PICK = "ov_pick"
 AVG = "ov_avg"
 
 
-def _keep(key: str, default):
-    """Re-assign a display widget's value so it survives a visit to another page."""
-    kept = f"_kept_{key}"
-    ss = st.session_state
-    if key in ss:
-        ss[kept] = ss[key]
-    ss[key] = ss.get(kept, default)
-    return key
-
-
 def _analyse_average(sweeps: tuple[int, ...]) -> None:
     state.set_params(state.params().replace(average_sweeps=sweeps), reset_widgets=True)
 
@@ -42,14 +32,14 @@ def sweep_overlay_picker(n_sweeps: int, sweep: int) -> tuple[list[int], bool]:
     if n_sweeps < 2:
         return [], False
     st.subheader("Sweeps")
-    every = st.toggle(f"Overlay all {n_sweeps} sweeps", key=_keep(ALL, False))
+    every = st.toggle(f"Overlay all {n_sweeps} sweeps", key=state.keep(ALL, False))
     options = list(range(1, n_sweeps + 1))
-    key = _keep(PICK, [])
+    key = state.keep(PICK, [])
     st.session_state[key] = [k for k in st.session_state[key] if k in options]  # another file: fewer sweeps
     chosen = st.multiselect("Or overlay these sweeps", options, key=key, disabled=every,
                             placeholder="Pick sweeps to overlay")
     picked = options if every else sorted(int(k) for k in chosen)
-    show_avg = st.toggle("Show their average (black)", key=_keep(AVG, True), disabled=not picked)
+    show_avg = st.toggle("Show their average (black)", key=state.keep(AVG, True), disabled=not picked)
     current = state.params().average_sweeps
     if picked:
         st.button(f"Analyse the average of these {len(picked)} sweep(s)", key="btn_analyse_average",
