@@ -208,13 +208,36 @@ def test_upload_limit_is_50_mb_and_checked_before_anything_else():
 
 
 def test_budget_comes_from_the_environment(monkeypatch):
+    # issue 16: 400 MB per recording could not hold on a 512 MB dyno; it is now 0.3 of the process budget
+    from signal_core.io.limits import ENV_MEMORY_MB, process_budget_bytes
+
     monkeypatch.delenv(ENV_MAX_RECORDING_MB, raising=False)
-    assert max_recording_bytes() == DEFAULT_MAX_RECORDING_MB * 2**20 == 400 * 2**20
-    monkeypatch.setenv(ENV_MAX_RECORDING_MB, "12.5")
+    monkeypatch.delenv(ENV_MEMORY_MB, raising=False)
+    assert process_budget_bytes() == 480 * 2**20
+    assert max_recording_bytes() == int(DEFAULT_MAX_RECORDING_MB * 2**20) == int(0.3 * 480 * 2**20)  # 144 MB
+    monkeypatch.setenv(ENV_MEMORY_MB, "1024")  # a bigger dyno: a bigger share
+    assert max_recording_bytes() == int(0.3 * 1024 * 2**20)
+    monkeypatch.setenv(ENV_MAX_RECORDING_MB, "12.5")  # set directly: wins
     assert max_recording_bytes() == int(12.5 * 2**20)
     for bad in ("", "abc", "-3", "0", "nan", "inf"):
         monkeypatch.setenv(ENV_MAX_RECORDING_MB, bad)
-        assert max_recording_bytes() == 400 * 2**20, bad
+        monkeypatch.setenv(ENV_MEMORY_MB, bad)
+        assert max_recording_bytes() == int(0.3 * 480 * 2**20), bad
+        assert process_budget_bytes() == 480 * 2**20, bad
+
+
+def test_the_dense_50_mb_atf_fits_the_recording_budget_of_a_512_mb_dyno(monkeypatch):
+    # the densest text a 50 MB upload can hold (one or two digits a value) must still be readable,
+    # and the budget must leave room for its parse (about 2.3x its samples) under the 480 MB process budget
+    from signal_core.io.limits import ENV_MEMORY_MB, estimate_rows
+
+    monkeypatch.delenv(ENV_MAX_RECORDING_MB, raising=False)
+    monkeypatch.delenv(ENV_MEMORY_MB, raising=False)
+    row = "0.00005\t" + "\t".join(["-7", "12"] * 20) + "\n"  # a time and 40 short values: 3.4 bytes a value
+    n_rows = MAX_UPLOAD_BYTES // len(row)
+    values = estimate_rows(row.encode() * 1000, row.encode() * 1000, n_rows * len(row)) * 41
+    assert values * 8 <= max_recording_bytes()  # read, not refused
+    assert 2.3 * max_recording_bytes() + 150 * 2**20 <= 480 * 2**20 * 1.01
 
 
 def test_atf_larger_than_the_budget_is_refused_before_parsing(monkeypatch):
@@ -230,7 +253,7 @@ def test_atf_larger_than_the_budget_is_refused_before_parsing(monkeypatch):
         read_recording(data, name="ok.atf")
     message = str(info.value)
     assert "about 0.0195 MB of memory once read (about 850 rows x 3 columns" in message
-    assert "budget of 0.01 MB per recording (set by SIGNAL_ANALYZER_MAX_RECORDING_MB)" in message
+    assert "budget of 0.01 MB per recording (set by SIGNAL_ANALYZER_MAX_RECORDING_MB, or 0.3 x " in message
     monkeypatch.setenv(ENV_MAX_RECORDING_MB, "0.03")
     with pytest.raises(AssertionError, match="parsed"):  # under the budget: parsing starts
         read_recording(data, name="ok.atf")

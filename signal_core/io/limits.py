@@ -4,12 +4,22 @@ Two numbers protect a server with little memory (DOMAIN.md, issue 7):
 
 - :data:`MAX_UPLOAD_BYTES` (50 MB, the app's ``server.maxUploadSize``): bytes handed to
   :func:`signal_core.io.read.read_recording` beyond it are refused before anything else.
-- the recording budget (default :data:`DEFAULT_MAX_RECORDING_MB` = 400 MB of float64,
-  ``SIGNAL_ANALYZER_MAX_RECORDING_MB`` in the environment changes it): the readers
-  estimate the parsed size from the file's header *before* parsing (ATF: data bytes
-  divided by the bytes of a row measured on the first and last rows, times the columns
-  of line 2; ABF: sweeps x channels x samples from pyABF's header) and refuse a
-  recording that would need more.
+- the recording budget: the readers estimate the parsed size from the file's header *before*
+  parsing (ATF: data bytes divided by the bytes of a row measured on the first and last rows,
+  times the columns of line 2; ABF: sweeps x channels x samples from the header) and refuse a
+  recording that would need more.  It derives from the process budget (issue 16):
+  ``SIGNAL_ANALYZER_MEMORY_MB`` (default :data:`DEFAULT_MEMORY_MB` = 480 MB, a 512 MB dyno less
+  the interpreter's slack) times :data:`RECORDING_SHARE` (0.3): **144 MB of float64 samples per
+  recording** on a 512 MB dyno (18.9 M values).  Reading one peaks at about 2.3x its samples
+  (the text or pyABF's copy beside the result: ``app/memory.py`` measures it), 331 MB, which
+  with the ~150 MB of an idle server stays under 480 MB; two at once are the app's governor's
+  to queue.  The dense 49 MB ATF (15 M values, 115 MB) fits.  ``SIGNAL_ANALYZER_MAX_RECORDING_MB``
+  still sets the recording budget directly when given.
+
+The upload limit is 50 MB as Streamlit's server counts it (50 x 2**20 = 52,428,800 bytes); the
+uploader in browsers off Windows counts 50 x 10**6 and refuses files over 50,000,000 bytes, so
+50,000,000 bytes is what every browser can send (``docs/operations.md``); the CLI and the API
+accept up to 52,428,800.
 
 Both refusals are a :class:`RecordingTooLargeError`, part of
 :class:`signal_core.errors.RecordingFormatError`.
@@ -23,23 +33,36 @@ import os
 from signal_core.errors import RecordingFormatError
 
 __all__ = [
+    "BROWSER_UPLOAD_BYTES",
     "BYTES_PER_VALUE",
     "DEFAULT_MAX_RECORDING_MB",
+    "DEFAULT_MEMORY_MB",
     "ENV_MAX_RECORDING_MB",
+    "ENV_MEMORY_MB",
     "MAX_UPLOAD_BYTES",
+    "RECORDING_SHARE",
     "RecordingTooLargeError",
     "check_recording_values",
     "check_upload_size",
     "estimate_rows",
     "max_recording_bytes",
+    "process_budget_bytes",
 ]
 
 MB = 2**20
 #: the app's upload limit (``.streamlit/config.toml``: ``maxUploadSize = 50``), in bytes
 MAX_UPLOAD_BYTES = 50 * MB
-#: default memory budget of one parsed recording (MB of float64 samples)
-DEFAULT_MAX_RECORDING_MB = 400.0
-#: environment variable that sets the budget in MB (a positive number; anything else is ignored)
+#: what every browser uploads: Streamlit's uploader off Windows counts 50 MB as 50 x 10**6 bytes
+BROWSER_UPLOAD_BYTES = 50_000_000
+#: environment variable: the memory budget of the whole process in MB (a positive number; else the default)
+ENV_MEMORY_MB = "SIGNAL_ANALYZER_MEMORY_MB"
+#: default process budget (MB): a 512 MB dyno less room for the interpreter's own slack
+DEFAULT_MEMORY_MB = 480.0
+#: share of the process budget one parsed recording may take (its parse peaks at ~2.3x that)
+RECORDING_SHARE = 0.3
+#: default memory budget of one parsed recording (MB of float64 samples): 144 MB on a 512 MB dyno
+DEFAULT_MAX_RECORDING_MB = DEFAULT_MEMORY_MB * RECORDING_SHARE
+#: environment variable that sets the recording budget in MB directly (a positive number; else derived)
 ENV_MAX_RECORDING_MB = "SIGNAL_ANALYZER_MAX_RECORDING_MB"
 #: every sample is held as a float64
 BYTES_PER_VALUE = 8
@@ -54,16 +77,31 @@ def _mb(n_bytes: float) -> str:
     return f"{n_bytes / MB:.3g}" if n_bytes < 10 * MB else f"{n_bytes / MB:,.0f}"
 
 
-def max_recording_bytes() -> int:
-    """The memory budget of one parsed recording (bytes), read from the environment on every call."""
-    text = os.environ.get(ENV_MAX_RECORDING_MB, "").strip()
+def _env_mb(name: str) -> float | None:
+    """A positive, finite number of MB from the environment variable ``name``, else None."""
+    text = os.environ.get(name, "").strip()
     try:
-        mb = float(text) if text else DEFAULT_MAX_RECORDING_MB
+        mb = float(text) if text else math.nan
     except ValueError:
-        mb = DEFAULT_MAX_RECORDING_MB
-    if not (math.isfinite(mb) and mb > 0):
-        mb = DEFAULT_MAX_RECORDING_MB
-    return int(mb * MB)
+        return None
+    return mb if math.isfinite(mb) and mb > 0 else None
+
+
+def process_budget_bytes() -> int:
+    """The memory budget of the whole server process (bytes): ``SIGNAL_ANALYZER_MEMORY_MB``, default 480 MB."""
+    return int((_env_mb(ENV_MEMORY_MB) or DEFAULT_MEMORY_MB) * MB)
+
+
+def max_recording_bytes() -> int:
+    """The memory budget of one parsed recording (bytes), read from the environment on every call.
+
+    ``SIGNAL_ANALYZER_MAX_RECORDING_MB`` when set; otherwise :data:`RECORDING_SHARE` of
+    :func:`process_budget_bytes` (144 MB of the default 480 MB).
+    """
+    direct = _env_mb(ENV_MAX_RECORDING_MB)
+    if direct is not None:
+        return int(direct * MB)
+    return int(process_budget_bytes() * RECORDING_SHARE)
 
 
 def check_upload_size(n_bytes: int, name: str = "") -> None:
@@ -87,7 +125,8 @@ def check_recording_values(n_values: int, what: str) -> None:
     if need > budget:
         raise RecordingTooLargeError(
             f"the recording would need about {_mb(need)} MB of memory once read ({what}), more than the "
-            f"budget of {_mb(budget)} MB per recording (set by {ENV_MAX_RECORDING_MB}): "
+            f"budget of {_mb(budget)} MB per recording (set by {ENV_MAX_RECORDING_MB}, or "
+            f"{RECORDING_SHARE:g} x {ENV_MEMORY_MB}): "
             "it was not read; split it into smaller files"
         )
 
