@@ -236,3 +236,17 @@ def test_history_keeps_a_command_protocol_analysis_and_its_unit_override(tmp_pat
     assert back.params().current_unit == "pA"
     assert again.q_on_pC == result.q_on_pC and again.protocol.to_dict() == result.protocol.to_dict()
     assert back.results()[0]["protocol"]["source"] == "protocol (command)"
+
+
+def test_memory_budget_is_checked_from_the_header_for_ragged_sweeps(monkeypatch):
+    """Budget = sweeps x (channels + a command) x the longest sweep, in float64, refused before parsing."""
+    from signal_core.io.limits import ENV_MAX_RECORDING_MB, RecordingTooLargeError
+
+    abf = pyabf.ABF(str(DATA / "2020_06_16_0001.abf"), loadData=False)
+    longest = max(abf._synchArraySection.lLength) // abf.channelCount
+    need_mb = abf.sweepCount * (abf.channelCount + 1) * longest * 8 / 2**20
+    monkeypatch.setenv(ENV_MAX_RECORDING_MB, f"{need_mb * 0.99:.6f}")
+    with pytest.raises(RecordingTooLargeError, match=f"{longest:,} samples \\(the longest sweep"):
+        read_abf(DATA / "2020_06_16_0001.abf")
+    monkeypatch.setenv(ENV_MAX_RECORDING_MB, f"{need_mb * 1.01:.6f}")
+    assert read_abf(DATA / "2020_06_16_0001.abf").n_samples == longest
