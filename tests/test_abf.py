@@ -217,3 +217,21 @@ def test_unit_options_of_the_command_line():
     assert params_from_args(build_parser().parse_args(["analyze", "x.abf"])).current_unit is None
     with pytest.raises(SystemExit):
         build_parser().parse_args(["analyze", "--current-unit", "mA", "x.abf"])
+
+
+def test_many_sweeps_read_as_pyabf_reads_them(tmp_path):
+    """An ABF1 of 500 sweeps (the bench times 2,000): every sweep as pyABF's setSweep gives it."""
+    import pyabf
+
+    rng = np.random.default_rng(500)
+    sweeps = rng.normal(0.0, 50.0, (500, 200))
+    path = tmp_path / "many.abf"
+    pyabf_writer.writeABF1(sweeps, str(path), FS, units="pA")
+    rec = read_abf(path)
+    abf = pyabf.ABF(str(path))
+    assert rec.data.shape == (500, 1, 200)
+    n = abf.sweepPointCount  # pyABF's setSweep(s) is data[0, s * n:(s + 1) * n]; calling it 500 times is slow
+    for s in (0, 1, 250, 499):
+        abf.setSweep(s)
+        assert np.array_equal(rec.current(s), np.asarray(abf.sweepY, dtype=np.float64))
+    assert np.array_equal(rec.data[:, 0, :].ravel(), np.asarray(abf.data[0, : 500 * n], dtype=np.float64))

@@ -250,3 +250,20 @@ def test_memory_budget_is_checked_from_the_header_for_ragged_sweeps(monkeypatch)
         read_abf(DATA / "2020_06_16_0001.abf")
     monkeypatch.setenv(ENV_MAX_RECORDING_MB, f"{need_mb * 1.01:.6f}")
     assert read_abf(DATA / "2020_06_16_0001.abf").n_samples == longest
+
+
+def test_the_epoch_table_is_built_a_fixed_number_of_times_whatever_the_sweep_count(monkeypatch):
+    """pyabf's setSweep rebuilds the whole epoch table each call (quadratic in sweeps); the reader must not."""
+    import pyabf.waveform
+
+    built = []
+    original = pyabf.waveform.EpochTable
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pyabf.waveform, "EpochTable", counting)
+    rec = read_abf(DATA / "171116sh_0011.abf")
+    assert rec.n_sweeps == 20 and rec.command_channel is not None
+    assert len(built) <= 2  # pyABF's own setSweep(0) once, the command once
