@@ -130,6 +130,16 @@ def test_wheel_installs_into_a_fresh_venv_and_the_command_analyses(tmp_path):
                            check=True, timeout=120).stdout
     assert usage.startswith("usage: signal-analyzer qv")
 
+    # the migrations shipped as package data create the history database
+    db = work / "history.sqlite"
+    subprocess.run([str(py), "-c", f"from signal_core.store import Store; Store.open('sqlite:///{db}')"],
+                   cwd=work, env=env, check=True, timeout=120, capture_output=True)
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type = 'table'")}
+    assert "alembic_version" in tables and len(tables) > 1
+
 
 def test_plain_pytest_works_from_the_project_root():
     """`pytest` (its console script puts neither the project nor the working directory on sys.path; -P does the
