@@ -913,3 +913,18 @@ def test_history_refuses_to_save_into_a_database_file_that_is_gone(how, tmp_path
     if how == "replaced":
         with sqlite3.connect(tmp_path / "old.sqlite") as old:
             assert old.execute("SELECT count(*) FROM analyses").fetchone() == (1,)  # nothing was added there
+
+
+def test_the_column_cap_is_the_widest_file_read_and_one_more_is_refused():
+    from signal_core.io.atf_header import MAX_COLUMNS
+
+    rec = read_recording(corpus.titles_file(MAX_COLUMNS), name="widest.atf", fs_hz=1000.0)
+    assert rec.data.shape == (1, MAX_COLUMNS, 2) and rec.channel_names[-1] == f"c{MAX_COLUMNS - 1}"
+    with pytest.raises(RecordingFormatError, match=rf"^line 2: the file has {MAX_COLUMNS + 1:,} data columns, more "
+                                                   rf"than the limit of {MAX_COLUMNS:,}"):
+        read_recording(corpus.titles_file(MAX_COLUMNS + 1), name="too_wide.atf", fs_hz=1000.0)
+    # one time column per sweep, all 10,001 of them: the membership tests were lists (quadratic), now a set
+    titles = "\t".join('"Time (s)"' for _ in range(MAX_COLUMNS))
+    with pytest.raises(RecordingFormatError, match=r"^line 3: the file has a time column but no signal column"):
+        row = "\t".join(["0"] * MAX_COLUMNS) + "\n"
+        read_recording(f"ATF\t1.0\n0\t{MAX_COLUMNS}\n{titles}\n{row}{row}".encode(), name="times.atf")
