@@ -187,9 +187,11 @@ class SweepFailure:
     error: str
 
 
-#: earlier edges' transients are removed from later responses (a second pass) when more than this fraction of a
-#: transient is left at the next edge: 1e-5 of a 5 nA transient is 0.05 pA, 0.005 pC over a 100 ms epoch
-CARRY_MIN_FRACTION = 1e-5
+#: earlier edges' transients are removed from later responses (a second pass) when what is left of a transient at
+#: the next edge, carried over the longest control epoch (no purple curve is longer), is worth more than this
+#: fraction of the transient's own charge (exp(-gap / tau) x epoch / tau); 1e-3 of a 60 mV, 0.8 nF transient is
+#: 0.05 pC (the real recording: 4e-4, no second pass)
+CARRY_MIN_EFFECT = 1e-3
 
 #: a current beyond +/- this (pA), 1 A, is not a membrane current (a wrong unit or a damaged file); refusing
 #: it keeps every sum and square of the analysis far from overflowing
@@ -357,7 +359,8 @@ def analyze_sweep(
                              ctrl_on_pre=list(resp.ctrl_on_pre_pA_per_mV), run_filter=run_filter)
     dv_ctrl = float(np.mean([c.step_mV for c in prot.controls]))
     carry = CarryOver.from_protocol(prot, pas.fit.params["amplitude"] / dv_ctrl, pas.tau_ms)
-    if carry.largest() > CARRY_MIN_FRACTION:
+    longest_ms = max(max(c.on_end_s - c.on_start_s, c.off_end_s - c.on_end_s) for c in prot.controls) * 1e3
+    if carry.largest() * longest_ms / pas.tau_ms > CARRY_MIN_EFFECT:
         # epochs a few tau long: clear every response of the earlier edges' transients, then fit again
         sw = SweepIndex(i, fs, rec.t0_s, max(params.guard_ms * 1e-3, settle_s), params.baseline_ms * 1e-3, carry)
         resp = response_step(sw, prot, params.control_on_source, params.control_off_source, n_pre)
