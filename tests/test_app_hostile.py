@@ -272,6 +272,7 @@ def test_recording_over_the_memory_budget_is_refused_with_the_readers_message(sa
 
 
 # ------------------------------------------------------------------ the corpus of odd and broken files
+@pytest.mark.slow
 def test_every_corpus_file_is_loaded_or_refused_by_name_and_every_page_survives_it(sample_bytes):
     """All of tests/corpus.py at once with the sample: each refused file gets its own error box with the
     reader's message, every readable one is kept, and Explore and Analyse draw each loaded file

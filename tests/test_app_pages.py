@@ -212,6 +212,7 @@ def test_bad_recipe_is_refused_with_its_reason(loaded):
     assert "Q_on (pC)" in metrics(loaded)
 
 
+@pytest.mark.slow
 def test_manual_tail_line_with_undo_and_redo(loaded, sample_bytes):
     at = loaded
     at.switch_page("pages/3_analyse.py").run()
@@ -231,6 +232,7 @@ def test_manual_tail_line_with_undo_and_redo(loaded, sample_bytes):
     assert number(metrics(at)["Q_on (pC)"]) == changed
 
 
+@pytest.mark.slow
 def test_sweep_selector_picks_the_sweep():
     sim = simulate(CellModel(), v_tests_mV=(-60.0, -20.0, 20.0), duration_ms=700.0, noise_pA=1.0, seed=3,
                    name="set_three.atf")
@@ -244,6 +246,7 @@ def test_sweep_selector_picks_the_sweep():
     assert_cards_match(at, expected)
 
 
+@pytest.mark.slow
 def test_recording_without_voltage_channel_asks_for_timings():
     sim = simulate(CellModel(), duration_ms=700.0, with_voltage=False, name="novolt.atf")
     at = new_app()
@@ -307,6 +310,7 @@ def test_config_toml():
     assert cfg["theme"]["base"] == "light"
 
 
+@pytest.mark.slow
 def test_epochs_and_levels_by_hand(loaded, sample_bytes):
     at = loaded
     at.switch_page("pages/3_analyse.py").run()
@@ -331,6 +335,7 @@ def test_epochs_and_levels_by_hand(loaded, sample_bytes):
 COPIES = tuple(f"20230415_0007_{v}mVdepol.atf" for v in (-60, -40, -20, 0))
 
 
+@pytest.mark.slow
 def test_renamed_copies_with_identical_bytes_stay_four_files(tmp_path, monkeypatch):
     """Four uploads of one recording under four names: four rows on Load, four files in the sidebar,
     four points on the Q–V page, four file sheets in the set workbook; the bytes are parsed once."""

@@ -124,6 +124,7 @@ def test_no_files_points_to_load():
     assert not at.get("plotly_chart")
 
 
+@pytest.mark.slow
 def test_fit_equals_signal_core_and_recovers_the_truth(set_files, tmp_path):
     at = _sets_page(set_files)
     expected = _expected_points(_write(tmp_path, set_files))
@@ -145,6 +146,7 @@ def test_fit_equals_signal_core_and_recovers_the_truth(set_files, tmp_path):
     assert {"Set workbook (.xlsx)", "Analysis workbook (.xlsx)", "Table (.csv)"} <= labels
 
 
+@pytest.mark.slow
 def test_excluding_a_row_changes_the_fit(set_files, tmp_path):
     at = _sets_page(set_files)
     before = _fits(at).iloc[0]
@@ -166,6 +168,7 @@ def test_excluding_a_row_changes_the_fit(set_files, tmp_path):
     assert hollow["marker"]["symbol"] == "circle-open" and array(hollow["x"]) == [-30.0]
 
 
+@pytest.mark.slow
 def test_a_v2_typed_in_the_table_reanalyses_that_file(set_files, tmp_path):
     at = _sets_page(set_files)
     name = "20230115_0005_-30mVdepol.atf"
@@ -184,6 +187,7 @@ def test_a_v2_typed_in_the_table_reanalyses_that_file(set_files, tmp_path):
     _assert_fit_row(_fits(at).iloc[0], fit_points(expected))
 
 
+@pytest.mark.slow
 def test_multi_sweep_file_gives_one_row_per_sweep():
     multi = ("20230116_0001_multi.atf", _atf("multi.atf", CELL, (-60.0, -40.0, -20.0, 0.0), 7))
     at = _sets_page([multi])
@@ -209,6 +213,7 @@ def test_file_name_and_voltage_channel_disagreeing_get_a_note():
     assert "file name says -30 mV" in row["note"] and "voltage channel is used" in row["note"]
 
 
+@pytest.mark.slow
 def test_v2_from_file_names_without_voltage_channel(tmp_path):
     files = _set(with_voltage=False)
     at = new_app()
@@ -230,12 +235,14 @@ def test_v2_from_file_names_without_voltage_channel(tmp_path):
     _assert_truth(fit, CELL)
 
 
+@pytest.mark.slow
 def test_without_timings_the_page_says_where_to_give_them():
     at = _sets_page(_set(with_voltage=False)[:3])
     assert any("no voltage channel" in w.value for w in at.warning)
     assert "could not be analysed" in " ".join(e.label for e in at.expander)
 
 
+@pytest.mark.slow
 def test_two_sets_give_two_curves(tmp_path):
     files = _set(fmt="20230115_{n:04d}_A_{v}mV.atf") + _set(CELL_B, fmt="20230115_{n:04d}_B_{v}mV.atf", first=21)
     at = _sets_page(files)
@@ -279,6 +286,7 @@ def test_fewer_than_three_points_says_the_fit_needs_three(set_files):
     assert any("at least 3 points" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_quantity_and_edits_survive_a_page_change(set_files, tmp_path):
     at = _sets_page(set_files)
     at.radio(key=qv_results.QUANTITY).set_value("minus_q_off_pC").run()
@@ -302,6 +310,7 @@ def test_quantity_and_edits_survive_a_page_change(set_files, tmp_path):
     _assert_fit_row(_fits(at).iloc[0], fit_points(expected, quantity="q_on_per_c_m"))
 
 
+@pytest.mark.slow
 def test_page_and_cli_give_identical_numbers(set_files, tmp_path):
     at = _sets_page(set_files)
     paths = _write(tmp_path, set_files)
@@ -318,6 +327,7 @@ def test_page_and_cli_give_identical_numbers(set_files, tmp_path):
     assert table["Q_on (pC)"].tolist() == [p["q_on_pC"] for p in cli["points"]]
 
 
+@pytest.mark.slow
 def test_file_names_and_sets_are_shown_as_text():
     name = "20230115_0001_<b>x_-20mV.atf"  # set "<b>x" (a "/" would end the name's directory part)
     files = [(name, _atf(name, CELL, (-20.0,), 1))]
@@ -381,6 +391,7 @@ def test_apply_edits_moves_the_editor_changes_into_the_session():
     assert edits == {ids[0]: {"exclude": True}}
 
 
+@pytest.mark.slow
 def test_downloads_hold_the_set_and_every_row(set_files, tmp_path):
     from app.state import LoadedFile
 

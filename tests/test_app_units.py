@@ -248,6 +248,7 @@ def test_safe_stem():
     assert downloads.safe_stem("***") == "recording"
 
 
+@pytest.mark.slow
 def test_batch_workbook_of_all_files(sample_bytes):
     exp = downloads.export
     import io

@@ -58,6 +58,7 @@ def qv_set(tmp_path_factory) -> list[Path]:
     return files
 
 
+@pytest.mark.slow
 def test_analyze_json_matches_the_python_api(sample_path):
     """The real command, in its own process."""
     proc = run_process("analyze", str(sample_path), "--json", "--filter", "butter:2000")
@@ -173,6 +174,7 @@ def test_help_documents_every_option_with_units():
     assert run("qv", "--help").returncode == 0
 
 
+@pytest.mark.slow
 def test_parallel_workers_give_identical_numbers_in_input_order(qv_set, tmp_path):
     junk = tmp_path / "junk.atf"
     junk.write_bytes(b"not an ATF file")
@@ -187,6 +189,7 @@ def test_parallel_workers_give_identical_numbers_in_input_order(qv_set, tmp_path
     assert json.loads(q1.stdout) == json.loads(q2.stdout)
 
 
+@pytest.mark.slow
 def test_qv_writes_the_set_workbook(qv_set, tmp_path):
     import openpyxl
 

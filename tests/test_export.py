@@ -139,6 +139,7 @@ def series_refs(chart) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------ analysis workbook
+@pytest.mark.slow
 def test_summary_numbers_are_the_results(lab_set):
     entries, fit, _ = lab_set
     wb = load(analysis_workbook(entries, fit=fit, exported_at=WHEN))
@@ -174,6 +175,7 @@ def test_summary_numbers_are_the_results(lab_set):
     assert ws.cell(labels["z (effective valence)"], 2).value == expected(fit.z)
 
 
+@pytest.mark.slow
 def test_missing_values_are_blank_and_area_adds_a_column(lab_set):
     entries, _, _ = lab_set
     r = dataclasses.replace(entries[0].result, r_m_MOhm=None, q_off_over_on=float("nan"),
@@ -189,6 +191,7 @@ def test_missing_values_are_blank_and_area_adds_a_column(lab_set):
     assert df.loc[0, "c_specific_uF_per_cm2"] == 4.2
 
 
+@pytest.mark.slow
 def test_failures_are_listed_with_their_error(lab_set):
     entries, _, _ = lab_set
     sim = simulate(CELL, ProtocolTiming(), v_tests_mV=(-20.0, 0.0), fs_hz=FS, name="0099_1_-20.atf")
@@ -216,6 +219,7 @@ def test_failures_are_listed_with_their_error(lab_set):
     assert AnalysisParams.from_json("\n".join(c.value for c in wb["Recipe"]["A"])) == AnalysisParams()
 
 
+@pytest.mark.slow
 def test_parameters_sheet_has_recipe_filters_and_epochs(multi):
     rec, _ = multi
     params = AnalysisParams(filters=(FilterSpec(kind="notch", freq_hz=1000.0), FilterSpec(kind="butter",
@@ -240,6 +244,7 @@ def test_parameters_sheet_has_recipe_filters_and_epochs(multi):
     assert {r[3] for r in epochs} >= {"hold", "control ON 1", "control OFF 2", "test ON", "test OFF"}
 
 
+@pytest.mark.slow
 def test_curves_hold_the_result_curves_and_charts_point_at_them(lab_set):
     entries, fit, _ = lab_set
     wb = load(analysis_workbook(entries, fit=fit))
@@ -292,6 +297,7 @@ def test_curves_hold_the_result_curves_and_charts_point_at_them(lab_set):
         assert sum("dark blue" in s for s in legends) == 2 * r.protocol.n_control
 
 
+@pytest.mark.slow
 def test_qv_chart_uses_summary_points_and_the_fitted_line(lab_set):
     entries, fit, _ = lab_set
     wb = load(analysis_workbook(entries, fit=fit))
@@ -309,6 +315,7 @@ def test_qv_chart_uses_summary_points_and_the_fitted_line(lab_set):
     assert len(load(analysis_workbook(entries, **small))["Charts"]._charts[0].series) == 1
 
 
+@pytest.mark.slow
 def test_full_rate_curves_on_request(lab_set):
     entries, _, _ = lab_set
     e = entries[0]
@@ -318,6 +325,7 @@ def test_full_rate_curves_on_request(lab_set):
     np.testing.assert_allclose(got, e.result.purple_off_pA, rtol=1e-15)
 
 
+@pytest.mark.slow
 def test_many_entries_spill_to_more_curve_sheets_and_cap_the_charts(lab_set, monkeypatch):
     entries, _, _ = lab_set
     monkeypatch.setattr(export_xlsx, "MAX_COLS", 20)  # one 13-column block per sheet
@@ -335,6 +343,7 @@ def test_many_entries_spill_to_more_curve_sheets_and_cap_the_charts(lab_set, mon
     assert "first 3 of 4" in wb["Charts"]["A21"].value
 
 
+@pytest.mark.slow
 def test_provenance_and_recipe(lab_set):
     entries, _, params = lab_set
     when = datetime(2024, 5, 6, 9, 8, 9, tzinfo=timezone(timedelta(hours=2)))
@@ -354,6 +363,7 @@ def test_provenance_and_recipe(lab_set):
     assert AnalysisParams.from_json("\n".join(lines)) == params
 
 
+@pytest.mark.slow
 def test_two_recipes_get_two_recipe_sheets(lab_set):
     entries, _, params = lab_set
     other = params.replace(baseline_ms=3.0)
@@ -378,6 +388,7 @@ def test_recipe_json_round_trip(params):
     assert AnalysisParams.from_json(data) == params
 
 
+@pytest.mark.slow
 def test_raw_sheet_only_on_request(multi):
     rec, entries = multi
     assert "Raw (decimated)" not in load(analysis_workbook(entries)).sheetnames
@@ -424,6 +435,7 @@ def test_safe_sheet_name_examples():
     assert safe_sheet_name("  ", used) == "Sheet"
 
 
+@pytest.mark.slow
 def test_odd_file_names_stay_text_and_get_valid_sheets(lab_set):
     entries, fit, _ = lab_set
     odd = [dataclasses.replace(entries[i % len(entries)], file_name=n) for i, n in enumerate(BAD_NAMES)]
@@ -450,6 +462,7 @@ def test_odd_file_names_stay_text_and_get_valid_sheets(lab_set):
 
 
 # ------------------------------------------------------------------------------ set workbook
+@pytest.mark.slow
 def test_set_workbook_one_sheet_per_file_number(lab_set):
     entries, fit, _ = lab_set
     wb = load(set_workbook(entries, fit=fit, set_name="cell 3", exported_at=WHEN))
@@ -486,6 +499,7 @@ def test_set_workbook_one_sheet_per_file_number(lab_set):
         assert x_on.startswith(f"'{sheet}'!")
 
 
+@pytest.mark.slow
 def test_set_workbook_multi_sweep_and_unnumbered_files(multi, lab_set):
     _, entries = multi
     odd = dataclasses.replace(lab_set[0][0], file_name="cell A, -30 mV.atf")
@@ -547,6 +561,7 @@ def test_results_long_csv_is_tidy(lab_set):
     assert set(numbers["unit"]) >= {"pC", "nF", "MOhm", "ms", "mV", ""}
 
 
+@pytest.mark.slow
 def test_curves_csv_holds_every_curve_at_full_rate(multi):
     _, entries = multi
     df = pd.read_csv(io.BytesIO(curves_csv(entries)))
@@ -602,6 +617,7 @@ def test_csv_text_cannot_become_a_formula(lab_set):
 
 
 # ------------------------------------------------------------------------------ the real recording
+@pytest.mark.slow
 def test_real_recording_workbook(sample_recording, sample_bytes):
     params = AnalysisParams(filters=(FilterSpec(kind="butter", cutoff_hz=2000.0),))
     outcomes = analyze_recording(sample_recording, params)
@@ -645,6 +661,7 @@ def atf_files(tmp_path_factory):
     return folder, names
 
 
+@pytest.mark.slow
 def test_cli_analyze_out_xlsx_and_csv(atf_files):
     folder, names = atf_files
     plain = _run(["analyze", names[2], "--json"], folder)
@@ -669,6 +686,7 @@ def test_cli_analyze_out_xlsx_and_csv(atf_files):
     assert set(curves["file"]) == set(names[:2]) and "purple_on" in set(curves["curve"])
 
 
+@pytest.mark.slow
 def test_cli_qv_out_set_workbook(atf_files):
     folder, names = atf_files
     (folder / "broken.atf").write_text("not an ATF file")
@@ -688,6 +706,7 @@ def test_cli_qv_out_set_workbook(atf_files):
     assert len(ws._charts) == 1 and len(ws._charts[0].series) == 2
 
 
+@pytest.mark.slow
 def test_cli_refuses_unknown_out_suffix(atf_files):
     folder, names = atf_files
     out = _run(["analyze", names[0], "--out", "x.txt"], folder)

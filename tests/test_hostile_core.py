@@ -150,6 +150,7 @@ def test_corpus_covers_what_issue_7_lists():
     assert all(c.expect.pattern.startswith("^line ") for c in refused)  # every ATF refusal names its line
 
 
+@pytest.mark.slow
 def test_cli_subprocess_exits_2_names_every_bad_file_and_analyses_the_rest(tmp_path):
     chosen = {c.name: c for c in CASES}
     files = []
@@ -602,6 +603,7 @@ def _huge_header_files() -> dict[str, tuple[bytes, str]]:
     }
 
 
+@pytest.mark.slow
 def test_huge_header_records_are_refused_by_a_cap_without_copying_them(tmp_path, monkeypatch, capsys):
     # 3 M records took +1.1 GB of RSS; one 40 MB Comment 59 s and +386 MB
     def no_parsing(*args, **kwargs):
@@ -661,6 +663,7 @@ def test_column_names_are_made_unique_in_linear_work():
     assert work[1] < 5 * work[0] and work[1] < 20 * 8_000, work  # 4x the names, about 4x the work
 
 
+@pytest.mark.slow
 def test_header_patterns_are_linear_and_match_as_before():
     import signal
 

@@ -249,6 +249,7 @@ def _locked_session_flow(url: str, sample: bytes) -> dict:
     return seen
 
 
+@pytest.mark.slow
 def test_a_locked_session_cannot_upload_and_a_deep_link_opens_after_the_password(tmp_path, sample_bytes):
     """Issue 16, items 4 and 10: with APP_PASSWORD set, a session that has not typed it gets its PUT to
     /_stcore/upload_file refused (nothing stored), /_stcore/metrics is off, a deep link shows the password
@@ -272,6 +273,7 @@ def test_a_locked_session_cannot_upload_and_a_deep_link_opens_after_the_password
         assert any("1 file(s) loaded" in t for t in seen[f"{tag}:after_put"]), seen[f"{tag}:after_put"]
 
 
+@pytest.mark.slow
 def test_odd_upload_names_reach_the_app_and_load_stays_usable(tmp_path, sample_bytes):
     """Issue 16, item 10, through the upload route: a NUL in a name made every later run of the session
     fail (Streamlit re-checks names before the script runs); a name over ~4,100 characters was refused

@@ -136,6 +136,7 @@ def test_excluded_corrupted_point_leaves_the_fit(folder, set_a):
     assert fit.n_points == len(V_TESTS) - 1
 
 
+@pytest.mark.slow
 def test_v2_only_from_file_names(folder):
     """No voltage channel: protocol timing in the recipe, V2 per file from its name."""
     sub = folder / "names"
@@ -171,6 +172,7 @@ def test_v2_only_from_file_names(folder):
     assert all(("analyse the file again" in p.note) == (p.v_test_mV != TIMING.v_test_mV) for p in relabelled)
 
 
+@pytest.mark.slow
 def test_two_sets_grouped_by_name_give_two_fits(folder, set_a):
     set_b = _set(folder, "B", CELL_B, first=101)
     mixed = [p for pair in zip(set_a, set_b, strict=True) for p in pair]  # interleaved
@@ -220,6 +222,7 @@ def _check_rows(rows: list[list[dict]], paths: list[Path], junk: Path) -> None:
             assert all(r["error"] is None for r in file_rows)
 
 
+@pytest.mark.slow
 def test_identical_numbers_in_process_processes_and_dask(mixed_sizes, junk, dask_cluster):
     runs = {}
     for label, kwargs in (("workers=1", {}), ("workers=2", {"workers": 2}),
@@ -264,6 +267,7 @@ def _crash_chunk(items, *args):
     return parallel._analyze_chunk(items, *args)
 
 
+@pytest.mark.slow
 def test_dead_worker_loses_only_its_file(monkeypatch, folder, set_a):
     crash = folder / "crash.atf"
     crash.write_bytes(set_a[0].read_bytes())
@@ -296,6 +300,7 @@ def _row(file: str, sweep: int, v2: float | None, *, q: float = 1.0, flags=(), e
     return row
 
 
+@pytest.mark.slow
 def test_v2_sources_and_notes():
     rows = [
         [_row("/d/20240101_0001_3_-50mV.atf", 1, -49.6)],  # agrees within 2 mV
