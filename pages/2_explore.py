@@ -35,7 +35,7 @@ with right, ui.guard("Drawing the trace"):
         epochs = find_protocol(rec, sweep, params).epochs
     except ValueError:
         epochs = ()
-    volt = rec.voltage(sweep)
+    volt = rec.voltage(sweep) if rec.voltage_channel is not None else rec.command(sweep)  # ABF: the protocol
     n = rec.sweep_length(sweep)  # sweeps of different lengths: overlays cut or padded to this one
     label = f"{overlay[0]}–{overlay[-1]} (light)" if len(overlay) > 1 else f"{overlay[0]} (light)" if overlay else ""
     over = [(label, sweeps_ui.padded(rec.current(k - 1), n)) for k in overlay]

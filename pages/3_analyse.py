@@ -54,7 +54,8 @@ with right:
             with sweep_tab, ui.guard("Drawing the sweep"):
                 charts.show(figures.trace_figure(
                     rec.sweep_t_s(sweep), raw_pA=rec.current(sweep), raw_visible="legendonly",
-                    orange=(result.t_orange_s, result.i_orange_pA), voltage_mV=rec.voltage(sweep),
+                    orange=(result.t_orange_s, result.i_orange_pA),
+                    voltage_mV=rec.voltage(sweep) if rec.voltage_channel is not None else rec.command(sweep),
                     epochs=result.protocol.epochs), key="sweep_chart", name=f"{stem}_sweep")
                 st.caption("Raw current (grey) is listed in the legend: click it to show it.")
     history.save_panel(lf, result)

@@ -267,3 +267,13 @@ def test_the_epoch_table_is_built_a_fixed_number_of_times_whatever_the_sweep_cou
     rec = read_abf(DATA / "171116sh_0011.abf")
     assert rec.n_sweeps == 20 and rec.command_channel is not None
     assert len(built) <= 2  # pyABF's own setSweep(0) once, the command once
+
+
+def test_explore_draws_the_command_of_a_file_that_records_no_voltage():
+    from tests.app_helpers import figures, no_errors, traces
+
+    at = load_page_with("171116sh_0011.abf")
+    at.switch_page("pages/2_explore.py").run()
+    no_errors(at)
+    names = [n for fig in figures(at) for n in traces(fig)]
+    assert "command voltage (dark grey)" in names
