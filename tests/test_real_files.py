@@ -277,3 +277,23 @@ def test_explore_draws_the_command_of_a_file_that_records_no_voltage():
     no_errors(at)
     names = [n for fig in figures(at) for n in traces(fig)]
     assert "command voltage (dark grey)" in names
+
+
+def test_the_workbook_says_the_voltage_came_from_the_command_and_records_the_unit_override():
+    import io
+
+    from openpyxl import load_workbook
+
+    from signal_core.export import ExportEntry, analysis_workbook
+
+    rec = read_abf(DATA / "14o16001_vc_pair_step.abf")
+    params = AnalysisParams(current_unit="pA")
+    result = next(r for r in analyze_recording(rec, params) if not isinstance(r, SweepFailure))
+    book = load_workbook(io.BytesIO(analysis_workbook([ExportEntry(rec.name, rec.sha256, 0, result)])),
+                         read_only=True)
+    cells = {ws.title: [c for row in ws.iter_rows(values_only=True) for c in row if isinstance(c, str)]
+             for ws in book.worksheets}
+    assert any("Voltage from the protocol (command), not measured" in c for c in cells["Summary"])
+    parameters = cells["Parameters"]
+    assert "protocol (command)" in parameters
+    assert parameters[parameters.index("current_unit") + 1] == "pA"

@@ -244,6 +244,8 @@ PARAM_INFO: dict[str, tuple[str, str]] = {
     "edge_threshold_mV": ("mV", "a change of the recorded command by more than this is an edge"),
     "area_um2": ("um^2", "membrane area, for the specific capacitance"),
     "temperature_C": ("deg C", "temperature for the effective valence z = (RT/F)/k"),
+    "current_unit": ("", "the current channel's real unit when the file labels it wrongly (none: the file's)"),
+    "voltage_unit": ("", "the recorded voltage channel's real unit when the file labels it wrongly (none: the file's)"),
     "average_sweeps": ("", "sweeps (1-based) averaged sample by sample and analysed as one; empty: each alone"),
 }
 
