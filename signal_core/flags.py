@@ -18,6 +18,8 @@ from signal_core.errors import SignalCoreError
 __all__ = [
     "CONTROLS_DISAGREE_FRACTION",
     "FAST_TRANSIENT_MAX_ERROR",
+    "FIT_CHI2_MAX",
+    "SIGNIFICANCE_SE",
     "FLAG_KINDS",
     "FLAG_KIND_BY_CODE",
     "OFF_INVALID_FRACTION",
@@ -69,6 +71,12 @@ SLOW_CLAMP_MAX_BIAS = 0.02
 CONTROLS_DISAGREE_FRACTION = 0.1
 #: Q_off is withheld when the test's unsettled ON transient leaves more than this fraction of Q_on in the OFF
 OFF_INVALID_FRACTION = 0.05
+#: q_ratio and controls_disagree fire only when the difference they test exceeds this many standard errors
+#: (from the sweep's own noise): 3 SE is passed by noise alone once in 370 sweeps
+SIGNIFICANCE_SE = 3.0
+#: poor_transient_fit fires when the fit's mean squared residual exceeds this many times the noise's: the misfit
+#: is then at least as large as the noise (rms), a systematic error in tau, R_s and C_m rather than scatter
+FIT_CHI2_MAX = 2.0
 
 
 def fast_transient_min_samples(max_error: float = FAST_TRANSIENT_MAX_ERROR) -> float:
@@ -117,7 +125,8 @@ def _k(code: str, severity: str, threshold: float | None, unit: str, help: str) 
 #: Every flag the analysis raises, in the order of the Help page.
 FLAG_KINDS: tuple[FlagKind, ...] = (
     _k("q_ratio", "warning", Q_RATIO_TOLERANCE, "",
-       "Q_off/Q_on is outside -(1 - {threshold:g}) to -(1 + {threshold:g}): ionic current, a drifting baseline "
+       "Q_off/Q_on is outside -(1 - {threshold:g}) to -(1 + {threshold:g}) and Q_on + Q_off differs from 0 by more "
+       f"than {SIGNIFICANCE_SE:g} standard errors (so not by noise alone): ionic current, a drifting baseline "
        "or a poor tail window."),
     _k("tail_slope_on", "warning", TAIL_DRIFT_MAX_FRACTION, "",
        "The purple ON curve still slopes where it has settled; with the constant tail level that makes Q_on "
@@ -144,10 +153,20 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
        "The capacitive transient is too fast for the sampling: τ spans fewer than "
        f"{fast_transient_min_samples():.0f} samples, where not knowing where within a sample the step fell "
        "can err R_s and C_m by more than {pct:.0f} %. Record faster."),
-    _k("poor_transient_fit", "warning", POOR_FIT_R2, "",
-       "The exponential fits the transient poorly (R² < {threshold:g}): τ, R_s and C_m are unreliable."),
+    _k("poor_transient_fit", "warning", FIT_CHI2_MAX, "",
+       "The exponential fits the transient poorly: the mean square of its residuals exceeds {threshold:g} times the "
+       f"sweep's noise (R² < {POOR_FIT_R2:g} when the noise cannot be estimated): τ, R_s and C_m are unreliable."),
     _k("controls_disagree", "warning", CONTROLS_DISAGREE_FRACTION, "",
-       "The control steps' capacitances differ by more than {pct:.0f} %: the cell or seal changed."),
+       "The control steps' capacitances differ by more than {pct:.0f} % and by more than "
+       f"{SIGNIFICANCE_SE:g} standard errors: the cell or seal changed."),
+    _k("no_membrane_frame", "info", None, "",
+       "R_m cannot be estimated, so the charges and the test potential cannot be corrected for R_s: the "
+       "membrane-frame numbers (q_on_corr_pC, q_off_corr_pC, v_test_m_mV) are empty."),
+    _k("noise_unknown", "info", None, "",
+       "The sweep has too little quiet baseline to estimate its noise: no standard errors, plain thresholds."),
+    _k("controls_model", "info", None, "",
+       "The control response subtracted is not the sweep's own average: pooled over the recording's sweeps "
+       "whose controls agree, and/or a fitted exponential model (the message says which)."),
     _k("test_longer_than_control", "info", None, "",
        "The test pulse is longer than the controls: the purple curve covers only the control's length."),
     _k("no_voltage_channel", "info", None, "", "The protocol comes from the timing parameters, not from the recording."),

@@ -37,6 +37,10 @@ MAX_POINT_PA = 1e9
 AREA_RANGE_UM2 = (1e-3, 1e12)
 CONTROL_SOURCES = ("on", "off", "both")
 TAIL_MODES = ("constant", "line", "manual", "none")
+#: the control response subtracted from the test: the average, or a fit of one or two exponentials plus a level
+CONTROL_MODELS = ("average", "exp1", "exp2")
+#: where a Q(V) fit puts its points: as the pipette saw them, or corrected for R_s (the membrane's)
+QV_FRAMES = ("pipette", "membrane")
 
 
 def _quote(text: str, limit: int) -> str:
@@ -194,6 +198,19 @@ class AnalysisParams:
         (:func:`signal_core.recording.reinterpret_units`) and recorded in the results' flags.
     voltage_unit : {"mV", "V"}, optional
         Likewise for the recorded voltage channel.
+    pool_controls : bool
+        Average the control responses per mV of every sweep of the recording whose controls
+        agree within their errors, instead of each sweep's own (quieter charges).
+    control_model : {"average", "exp1", "exp2"}
+        Subtract the average control response, or a fit of one or two exponentials plus a
+        steady level to it (from the end of the filter's spread on).
+    qv_frame : {"pipette", "membrane"}
+        Q(V) fits of the charges as the pipette saw them (default), or corrected for R_s:
+        Q (R_s + R_m) / R_m against V_m = V_test - I R_s.
+    qv_exclude_flagged : bool
+        Q(V) fits leave out the points that carry a warning.
+    qv_joint : bool
+        Q(V) fits Q_on and -Q_off together.
     average_sweeps : tuple of int
         Analyse the sample-by-sample average of these sweeps (1-based, as the app and the
         workbooks number them) instead of one sweep
@@ -240,11 +257,23 @@ class AnalysisParams:
     temperature_C: float = 22.0
     current_unit: str | None = None
     voltage_unit: str | None = None
+    pool_controls: bool = False
+    control_model: str = "average"
+    qv_frame: str = "pipette"
+    qv_exclude_flagged: bool = False
+    qv_joint: bool = False
     average_sweeps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "average_sweeps", _sweep_numbers(self.average_sweeps))
+        for name in ("pool_controls", "qv_exclude_flagged", "qv_joint"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParamsError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.control_model not in CONTROL_MODELS:
+            raise ParamsError(f"control_model must be one of {', '.join(CONTROL_MODELS)}, got {self.control_model!r}")
+        if self.qv_frame not in QV_FRAMES:
+            raise ParamsError(f"qv_frame must be one of {', '.join(QV_FRAMES)}, got {self.qv_frame!r}")
         set_(self, "filters", tuple(f if isinstance(f, FilterSpec)
                                     else FilterSpec.parse(f) if isinstance(f, str)
                                     else FilterSpec.from_dict(f) for f in self.filters))

@@ -9,7 +9,11 @@ cluster; it lives in :mod:`signal_core.parallel` and is re-exported here with
   others go on; a crashed worker process is reported on the files it took down.
 - :func:`qv_points`: one :class:`QvPoint` per analysed sweep (V2, its source and a note when the
   file name and the voltage channel disagree; the set; whether the point is excluded).
-- :func:`fit_sets`: one Boltzmann per set; :func:`fit_points` for the points of one set.
+- :func:`fit_sets`: one Boltzmann per set; :func:`fit_points` for the points of one set. In the
+  pipette frame (default: Q and V_test as recorded) or the membrane frame (charges corrected for
+  R_s, against the membrane potential of the test pulse); optionally without the points that carry
+  warnings, or fitting Q_on and -Q_off together; weighted by the points' standard errors when they
+  all have one. The fit carries warnings (:func:`signal_core.qv.fit_warnings`).
 - :func:`qv_summary`: the ``qv --json`` object.
 
 V2 enters the charge, not only the plot: the test response is corrected by V2 - V0 times
@@ -27,14 +31,16 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from signal_core.fitting import FitError
+from signal_core.flags import FLAG_KIND_BY_CODE
 from signal_core.parallel import PathLike, SchedulerError, analyze_files
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
-from signal_core.qv import QvFit, fit_qv
+from signal_core.qv import QvFit, fit_qv, fit_warnings
 from signal_core.values import clean_json, finite_or_none
 
 __all__ = [
     "DEFAULT_SET_ID",
+    "FRAMES",
     "QUANTITIES",
     "QvPoint",
     "SchedulerError",
@@ -53,6 +59,12 @@ V2_SOURCES = ("voltage channel", "file name", "manual", "protocol (command)")
 #: What :func:`fit_sets` can fit against V2, and the QvPoint attribute (sign) it reads.
 QUANTITIES = {"q_on_pC": ("q_on_pC", 1.0), "minus_q_off_pC": ("q_off_pC", -1.0),
               "q_on_per_c_m": ("q_on_per_c_m_nC_per_uF", 1.0)}
+#: Where the points sit: as the pipette saw them, or as the membrane did (charge x (R_s + R_m) / R_m
+#: against V_m = V_test - I R_s); the attribute names of (V, Q_on, Q_off) and of their SEs in each.
+FRAMES = {
+    "pipette": ("v_test_mV", "q_on_pC", "q_off_pC", "q_on_se_pC", "q_off_se_pC"),
+    "membrane": ("v_test_m_mV", "q_on_corr_pC", "q_off_corr_pC", "q_on_corr_se_pC", "q_off_corr_se_pC"),
+}
 #: File name and voltage channel differing by more than this get a note (mV).
 V2_DISAGREE_MV = 2.0
 #: An override differing from the V2 the charges were computed with by more than this gets a note (mV).
@@ -94,10 +106,20 @@ class QvPoint:
     excluded: bool
     set_id: str
     note: str = ""
+    flag_codes: tuple[str, ...] = ()
+    warned: bool = False
+    q_on_se_pC: float | None = None
+    q_off_se_pC: float | None = None
+    q_on_corr_pC: float | None = None
+    q_off_corr_pC: float | None = None
+    q_on_corr_se_pC: float | None = None
+    q_off_corr_se_pC: float | None = None
+    v_test_m_mV: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["flags"] = list(self.flags)
+        d["flag_codes"] = list(self.flag_codes)
         return clean_json(d)  # type: ignore[return-value]
 
 
@@ -202,6 +224,7 @@ def qv_points(
                 continue
             file, sweep = row["file"], int(row["sweep"])
             override = overrides.get((file, sweep), overrides.get(file))
+            codes = row.get("flag_codes") or ()
             v, source, v_name, note = _v2(row, len(rows), override, recipe_v2)
             set_id = set_map.get(file)
             if set_id is None:
@@ -211,40 +234,99 @@ def qv_points(
                 q_on_pC=row["q_on_pC"], q_off_pC=row["q_off_pC"], q_off_over_on=row["q_off_over_on"],
                 c_m_nF=row["c_m_nF"], q_on_per_c_m_nC_per_uF=row["q_on_per_c_m_nC_per_uF"],
                 flags=tuple(row["flags"] or ()), excluded=(file, sweep) in excl, set_id=set_id, note=note,
+                flag_codes=tuple(codes), warned=any(_is_warning(c) for c in codes),
+                **{k: row.get(k) for k in _FRAME_KEYS},
             ))
     return points
 
 
+_FRAME_KEYS = ("q_on_se_pC", "q_off_se_pC", "q_on_corr_pC", "q_off_corr_pC", "q_on_corr_se_pC", "q_off_corr_se_pC",
+               "v_test_m_mV")
+
+
+def _is_warning(code: str) -> bool:
+    kind = FLAG_KIND_BY_CODE.get(code)
+    return kind is None or kind.severity == "warning"
+
+
 # ----------------------------------------------------------------------------- fits
+def _values(p: QvPoint, quantity: str, frame: str) -> list[tuple[float | None, float | None, float | None]]:
+    """(V, value, SE) of a point for ``quantity`` in ``frame``; two of them for the joint fit."""
+    v_attr, on_attr, off_attr, on_se, off_se = FRAMES[frame]
+    if quantity == "joint":
+        out = [(getattr(p, v_attr), getattr(p, on_attr), getattr(p, on_se))]
+        off = getattr(p, off_attr)
+        return out + [(getattr(p, v_attr), None if off is None else -off, getattr(p, off_se))]
+    attr, sign = QUANTITIES[quantity]
+    if frame == "membrane":
+        attr = {"q_on_pC": on_attr, "q_off_pC": off_attr}.get(attr, attr)
+    value = getattr(p, attr)
+    se_attr = {"q_on_pC": "q_on_se_pC", "q_off_pC": "q_off_se_pC", "q_on_corr_pC": "q_on_corr_se_pC",
+               "q_off_corr_pC": "q_off_corr_se_pC"}.get(attr)
+    se = getattr(p, se_attr) if se_attr else None
+    return [(getattr(p, v_attr), None if value is None else sign * value, se)]
+
+
 def fit_points(
     points: Sequence[QvPoint], *, quantity: str = "q_on_pC", with_offset: bool = False,
-    temperature_C: float = 22.0,
+    temperature_C: float = 22.0, frame: str = "pipette", exclude_flagged: bool = False, weighted: bool = True,
 ) -> QvFit | str:
     """One Boltzmann over the points not excluded (whatever their set); the FitError's text when it fails.
 
-    ``quantity`` is a key of :data:`QUANTITIES`: ``"q_on_pC"``, ``"minus_q_off_pC"`` (-Q_off, pC) or
-    ``"q_on_per_c_m"`` (nC/uF; the fit's ``q_max_pC`` is then in nC/uF). Points without a
-    finite V2 or value are left out.
+    Parameters
+    ----------
+    points : sequence of QvPoint
+    quantity : str
+        A key of :data:`QUANTITIES`: ``"q_on_pC"``, ``"minus_q_off_pC"`` (-Q_off, pC) or
+        ``"q_on_per_c_m"`` (nC/uF; the fit's ``q_max_pC`` is then in nC/uF); or ``"joint"``: Q_on
+        and -Q_off of every point fitted together (pC).
+    with_offset : bool
+        Fit a constant offset too.
+    temperature_C : float
+        For the valence z.
+    frame : {"pipette", "membrane"}
+        :data:`FRAMES`. In the membrane frame a point without R_m (no corrected charge) is left out.
+    exclude_flagged : bool
+        Leave out the points that carry a warning flag.
+    weighted : bool
+        Weight by 1 / SE^2 when every point fitted has a standard error (charges in pC only).
+
+    Points without a finite V2 or value are left out. The fit's ``warnings`` add, to those of
+    :func:`signal_core.qv.fit_qv`, a set most of whose points carry warnings.
     """
-    if quantity not in QUANTITIES:
-        raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}, got {quantity!r}")
-    attr, sign = QUANTITIES[quantity]
+    if quantity not in QUANTITIES and quantity != "joint":
+        raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)} or joint, got {quantity!r}")
+    if frame not in FRAMES:
+        raise ValueError(f"frame must be one of {', '.join(FRAMES)}, got {frame!r}")
+    if frame == "membrane" and quantity == "q_on_per_c_m":
+        raise ValueError("the membrane frame fits charges in pC: use q_on_pC, minus_q_off_pC or joint")
     v: list[float] = []
     y: list[float] = []
-    for p in points:
-        value = getattr(p, attr)
-        if not p.excluded and finite_or_none(p.v_test_mV) is not None and finite_or_none(value) is not None:
-            v.append(p.v_test_mV)  # type: ignore[arg-type]
-            y.append(sign * value)
+    se: list[float | None] = []
+    kept = [p for p in points if not p.excluded]
+    n_flagged = sum(p.warned for p in kept)
+    for p in kept:
+        if exclude_flagged and p.warned:
+            continue
+        for vv, value, err in _values(p, quantity, frame):
+            if finite_or_none(vv) is not None and finite_or_none(value) is not None:
+                v.append(vv)  # type: ignore[arg-type]
+                y.append(value)  # type: ignore[arg-type]
+                se.append(err)
+    use_se = weighted and quantity != "q_on_per_c_m" and bool(se) and all(
+        finite_or_none(e) is not None and e > 0 for e in se)
     try:
-        return fit_qv(v, y, with_offset=with_offset, temperature_C=temperature_C)
+        fit = fit_qv(v, y, with_offset=with_offset, temperature_C=temperature_C,
+                     q_se_pC=se if use_se else None)  # type: ignore[arg-type]
     except FitError as exc:
         return str(exc)
+    extra = [w for w in fit_warnings(fit, n_flagged=n_flagged, n_total=len(kept)) if w not in fit.warnings]
+    return fit.with_warnings(extra)
 
 
 def fit_sets(
     points: Sequence[QvPoint], *, quantity: str = "q_on_pC", with_offset: bool = False,
-    temperature_C: float = 22.0,
+    temperature_C: float = 22.0, frame: str = "pipette", exclude_flagged: bool = False, weighted: bool = True,
 ) -> dict[str, QvFit | str]:
     """One Boltzmann per ``set_id`` (sets in order of first appearance) over the points not excluded.
 
@@ -286,7 +368,8 @@ def fit_sets(
     groups: dict[str, list[QvPoint]] = {}
     for p in points:
         groups.setdefault(p.set_id, []).append(p)
-    return {s: fit_points(pts, quantity=quantity, with_offset=with_offset, temperature_C=temperature_C)
+    return {s: fit_points(pts, quantity=quantity, with_offset=with_offset, temperature_C=temperature_C,
+                          frame=frame, exclude_flagged=exclude_flagged, weighted=weighted)
             for s, pts in groups.items()}
 
 
@@ -297,29 +380,35 @@ def qv_summary(
     rows_per_file: Sequence[Sequence[dict]], fit: QvFit | str | Exception,
     *, points: Sequence[QvPoint] | None = None,
 ) -> dict:
-    """The ``qv --json`` object: points, the fit's numbers (None when it failed), errors.
+    """The ``qv --json`` object: points, the fit's numbers (None when it failed), warnings, errors.
 
-    Keys: ``points`` (file, sweep, v_test_mV, q_on_pC of every analysed sweep with a Q_on, or of
-    ``points`` not excluded when given), ``q_max_pC``, ``v_half_mV``, ``k_mV``, ``z``, their
-    ``*_se``, ``r_squared``, ``offset_pC`` when the fit has one, and ``errors`` (file, sweep, error
+    Keys: ``points`` (file, sweep, v_test_mV, q_on_pC, q_on_se_pC, the membrane frame's v_test_m_mV,
+    q_on_corr_pC, q_on_corr_se_pC, then flags, flag_codes and ``warned`` (a warning among them) of every
+    analysed sweep with a Q_on, or of ``points`` not excluded when given), ``q_max_pC``, ``v_half_mV``, ``k_mV``, ``z``, their
+    ``*_se``, ``r_squared``, ``offset_pC`` when the fit has one, ``warnings`` (the fit's, in plain
+    words: see :func:`signal_core.qv.fit_warnings`), and ``errors`` (file, sweep, error
     of every failed file or sweep, then ``{"file": None, "sweep": None, "error": "Boltzmann fit: ..."}``
     when the fit failed). NaN and infinities become None.
     """
     rows = [r for file_rows in rows_per_file for r in file_rows]
     errors = [{"file": r["file"], "sweep": r["sweep"], "error": r["error"]} for r in rows if r["error"]]
     if points is None:
-        pts = [{"file": r["file"], "sweep": r["sweep"], "v_test_mV": r["v_test_mV"], "q_on_pC": r["q_on_pC"]}
-               for r in rows if not r["error"] and r["q_on_pC"] is not None]
-    else:
-        pts = [{"file": p.file, "sweep": p.sweep, "v_test_mV": p.v_test_mV, "q_on_pC": p.q_on_pC}
-               for p in points if not p.excluded and p.q_on_pC is not None]
+        points = qv_points(rows_per_file)
+    pts = [{"file": p.file, "sweep": p.sweep, "v_test_mV": p.v_test_mV, "q_on_pC": p.q_on_pC,
+            "q_on_se_pC": p.q_on_se_pC, "q_off_pC": p.q_off_pC, "q_off_se_pC": p.q_off_se_pC,
+            "v_test_m_mV": p.v_test_m_mV, "q_on_corr_pC": p.q_on_corr_pC, "q_on_corr_se_pC": p.q_on_corr_se_pC,
+            "q_off_corr_pC": p.q_off_corr_pC, "flags": list(p.flags), "flag_codes": list(p.flag_codes),
+            "warned": p.warned}
+           for p in points if not p.excluded and p.q_on_pC is not None]
     out: dict = {"points": pts}
     if isinstance(fit, QvFit):
         out.update({k: getattr(fit, k) for k in FIT_KEYS})
         if fit.offset_pC is not None:
             out["offset_pC"] = fit.offset_pC
+        out["warnings"] = list(fit.warnings)
     else:
         out.update(dict.fromkeys(FIT_KEYS))
+        out["warnings"] = []
         errors.append({"file": None, "sweep": None, "error": f"Boltzmann fit: {fit}"})
     out["errors"] = errors
     return clean_json(out)  # type: ignore[return-value]

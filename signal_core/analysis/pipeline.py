@@ -8,14 +8,16 @@ time axis in ms from its edge; every number carries its unit in its name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from signal_core.analysis.average import average_sweeps
 from signal_core.analysis.charges import charge_step, off_invalid_flag, ratio_flag
 from signal_core.analysis.passive import passive_parameters
+from signal_core.analysis.pooling import PooledControls, pool_controls
 from signal_core.analysis.responses import CarryOver, SweepIndex, response_step, sample_times_ms
+from signal_core.analysis.uncertainty import MembraneFrame, SweepUncertainty, from_steps, statistical_flags
 from signal_core.filters.chain import apply_chain, chain_settle_s, decimate, decimated_time
 from signal_core.filters.specs import FilterError
 from signal_core.fitting import FitResult
@@ -122,6 +124,64 @@ class ChargeResult:
     c_specific_uF_per_cm2: float | None
     exp_fit: FitResult | None
     flags: tuple[Flag, ...] = field(default=())
+    uncertainty: SweepUncertainty | None = None
+    membrane: MembraneFrame | None = None
+
+    # standard errors (signal_core.analysis.uncertainty) and the membrane frame: None where not available
+    def _se(self, name: str) -> float | None:
+        return None if self.uncertainty is None else getattr(self.uncertainty, name)
+
+    @property
+    def q_on_se_pC(self) -> float | None:
+        return self._se("q_on_se_pC")
+
+    @property
+    def q_off_se_pC(self) -> float | None:
+        return None if self.q_off_pC is None else self._se("q_off_se_pC")
+
+    @property
+    def c_lin_se_nF(self) -> float | None:
+        return self._se("c_lin_se_nF")
+
+    @property
+    def c_m_se_nF(self) -> float | None:
+        return self._se("c_m_se_nF")
+
+    @property
+    def tau_se_ms(self) -> float | None:
+        return self._se("tau_se_ms")
+
+    @property
+    def r_s_se_MOhm(self) -> float | None:
+        return self._se("r_s_se_MOhm")
+
+    @property
+    def r_m_se_MOhm(self) -> float | None:
+        return None if self.r_m_MOhm is None else self._se("r_m_se_MOhm")
+
+    @property
+    def q_on_corr_pC(self) -> float | None:
+        return None if self.membrane is None else self.membrane.q_on_corr_pC
+
+    @property
+    def q_off_corr_pC(self) -> float | None:
+        return None if self.membrane is None or self.q_off_pC is None else self.membrane.q_off_corr_pC
+
+    @property
+    def v_test_m_mV(self) -> float | None:
+        return None if self.membrane is None else self.membrane.v_test_m_mV
+
+    @property
+    def q_on_corr_se_pC(self) -> float | None:
+        return None if self.q_on_corr_pC is None else self._se("q_on_corr_se_pC")
+
+    @property
+    def q_off_corr_se_pC(self) -> float | None:
+        return None if self.q_off_corr_pC is None else self._se("q_off_corr_se_pC")
+
+    @property
+    def v_test_m_se_mV(self) -> float | None:
+        return None if self.v_test_m_mV is None else self._se("v_test_m_se_mV")
 
     @property
     def v_hold_mV(self) -> float:
@@ -284,6 +344,7 @@ def analyze_sweep(
     params: AnalysisParams | None = None,
     *,
     current_pA: np.ndarray | None = None,
+    pooled: PooledControls | None = None,
 ) -> ChargeResult:
     """Analyse one sweep: control subtraction, charges, capacitance, passive parameters, flags.
 
@@ -298,6 +359,10 @@ def analyze_sweep(
     current_pA : ndarray, optional
         This sweep's current already filtered with ``params.filters`` (pA), to
         share one filtering pass between sweeps; filtered here when omitted.
+    pooled : PooledControls, optional
+        The control response pooled over the recording's sweeps (``params.pool_controls``, see
+        :func:`analyze_recording`); without it a ``control_model`` other than "average" is fitted
+        to this sweep's own controls.
 
     Returns
     -------
@@ -366,6 +431,13 @@ def analyze_sweep(
         resp = response_step(sw, prot, params.control_on_source, params.control_off_source, n_pre)
         pas = passive_parameters(list(resp.ctrl_on_pA), prot, fs, n_pre, params,
                                  ctrl_on_pre=list(resp.ctrl_on_pre_pA_per_mV), run_filter=run_filter)
+    if pooled is None and (params.pool_controls or params.control_model != "average"):
+        pooled = pool_controls({sweep: i}, {sweep: prot}, fs, rec.t0_s, sw.guard / fs, params.baseline_ms * 1e-3,
+                               max(int(round(params.fit_start_ms * 1e-3 * fs)), n_pre),
+                               on_source=params.control_on_source, off_source=params.control_off_source,
+                               model=params.control_model, pool=False)
+    if pooled is not None:
+        resp = _with_pooled(resp, pooled, prot.test_step_mV)
     on = charge_step(resp.purple_on_raw, resp.purple_on_pre, fs, params, "ON", pas.tau_ms)
     off = charge_step(resp.purple_off_raw, resp.purple_off_pre, fs, params, "OFF", pas.tau_ms)
     q_on = on.q_pC
@@ -387,6 +459,13 @@ def analyze_sweep(
         )
     flags = (*resp.flags, *pas.flags, *on.flags, *off.flags, *((invalid,) if invalid else ()),
              *((q_flag,) if q_flag else ()), *_protocol_flags(rec, prot, params))
+    unc, frame = from_steps(i, sw, prot, params, pas, on, off, pooled=pooled, sweep=sweep)
+    flags = statistical_flags(flags, unc, q_on, q_off, pas.c_lin_nF)
+    if frame.q_on_corr_pC is None:
+        flags = (*flags, make_flag("no_membrane_frame", "R_m cannot be estimated, so the charges and V_test are not "
+                                                        "corrected for R_s (membrane frame empty)."))
+    if pooled is not None:
+        flags = (*flags, make_flag("controls_model", f"The {pooled.describe()}."))
     t_orange, i_orange = _orange(rec, i, fs, params)
     return ChargeResult(
         sweep=sweep,
@@ -432,6 +511,45 @@ def analyze_sweep(
         c_specific_uF_per_cm2=c_spec,
         exp_fit=pas.fit,
         flags=tuple(flags),
+        uncertainty=unc,
+        membrane=frame,
+    )
+
+
+def _pool(rec: Recording, params: AnalysisParams, cur: dict[int, np.ndarray]) -> PooledControls | None:
+    """The control response pooled over the sweeps whose protocol can be found (None when fewer than two)."""
+    prots: dict[int, Protocol] = {}
+    for k in cur:
+        try:
+            prots[k] = find_protocol(rec, k, params)
+        except ProtocolError:
+            continue  # that sweep fails on its own, with this message, in analyze_sweep
+    if len(prots) < 2 or len({len(p.controls) for p in prots.values()}) != 1:
+        return None
+    fs = rec.fs_hz
+    settle_s = chain_settle_s(params.filters, fs)
+    try:
+        return pool_controls({k: cur[k] for k in prots}, prots, fs, rec.t0_s, max(params.guard_ms * 1e-3, settle_s),
+                             params.baseline_ms * 1e-3,
+                             max(int(round(params.fit_start_ms * 1e-3 * fs)), int(np.ceil(settle_s * fs))),
+                             on_source=params.control_on_source, off_source=params.control_off_source,
+                             model=params.control_model)
+    except AnalysisError:
+        return None  # each sweep then uses its own controls, and says so if its own model fails
+
+
+def _with_pooled(resp, pooled: PooledControls, dv: float):
+    """The responses with the pooled (or modelled) control response per mV in place of the sweep's own magenta."""
+    n_on, n_off = resp.purple_on_raw.size, resp.purple_off_raw.size
+    g_on = pooled.g_on_pA_per_mV
+    g_off = pooled.g_off_pA_per_mV
+    if g_on.size < n_on or g_off.size < n_off:
+        raise AnalysisError("the pooled control response is shorter than this sweep's: pool sweeps of one protocol")
+    return replace(
+        resp,
+        magenta_on=g_on[:resp.magenta_on.size], magenta_off=g_off[:resp.magenta_off.size],
+        purple_on_raw=resp.purple_on_raw - dv * (g_on[:n_on] - resp.magenta_on[:n_on]),
+        purple_off_raw=resp.purple_off_raw + dv * (g_off[:n_off] - resp.magenta_off[:n_off]),
     )
 
 
@@ -540,12 +658,13 @@ def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> l
             message = f"the filter chain does not fit this recording: {exc}"
             return [SweepFailure(k, rec.name, message) for k in range(rec.n_sweeps)]
     out: list[ChargeResult | SweepFailure] = []
+    pooled = _pool(rec, params, cur) if params.pool_controls and len(cur) > 1 else None
     for k in range(rec.n_sweeps):
         if k not in cur:
             out.append(SweepFailure(k, rec.name, _current_too_large(float(peaks[k]))))
             continue
         try:
-            out.append(analyze_sweep(rec, k, params, current_pA=cur[k]))
+            out.append(analyze_sweep(rec, k, params, current_pA=cur[k], pooled=pooled))
         except (AnalysisError, ProtocolError) as exc:
             out.append(SweepFailure(k, rec.name, str(exc)))
     return out

@@ -195,34 +195,54 @@ def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> Noi
 
 def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu: float
                   ) -> tuple[tuple[float, float], ...]:
-    """Frequency (cycles/sample) and amplitude (pA) of each line, fitted on the quiet samples."""
-    idx = np.concatenate([np.arange(s.start, s.stop) for s in segs])
-    x = np.concatenate([i_pA[s] - np.mean(i_pA[s]) for s in segs])
-    span = int(idx[-1] - idx[0] + 1)
-    masked = np.zeros(span)
-    masked[idx - idx[0]] = x
-    nfft = 1 << (4 * span - 1).bit_length()
-    spec = np.abs(np.fft.rfft(masked, nfft))
+    """Frequency (cycles/sample) and amplitude (pA) of each line, fitted on the quiet samples.
+
+    Complex demodulation at the Welch bin's frequency: the phase of block sums drifts at the
+    offset to the true frequency.  Its slope within each segment (no gaps, no phase ambiguity)
+    gives a first correction; the phases of whole segments, demodulated again, then line up
+    across the sweep and give the rest, to a small fraction of 1 / (the sweep's length).
+    The amplitude is the least-squares sinusoid at that frequency.
+    """
+    idx = [np.arange(s.start, s.stop) for s in segs]
+    xs = [np.asarray(i_pA[s], dtype=np.float64) - np.mean(i_pA[s]) for s in segs]
+    block = max(4, int(0.05 / bin_nu))
     out = []
-    for nu_b in nus:
-        lo = max(1, int((nu_b - 1.5 * bin_nu) * nfft))
-        hi = min(spec.size - 2, int((nu_b + 1.5 * bin_nu) * nfft) + 1)
-        if hi <= lo + 2:
-            continue
-        j = lo + int(np.argmax(spec[lo:hi]))
-        a, b, c = spec[j - 1], spec[j], spec[j + 1]
-        den = a - 2 * b + c
-        frac = 0.5 * (a - c) / den if den < 0 else 0.0
-        nu0 = (j + float(np.clip(frac, -0.5, 0.5))) / nfft
-        ph = 2 * np.pi * nu0 * idx
-        cs, sn = np.cos(ph), np.sin(ph)
-        m = np.array([[cs @ cs, cs @ sn], [cs @ sn, sn @ sn]])
-        rhs = np.array([cs @ x, sn @ x])
-        try:
-            ab = np.linalg.solve(m, rhs)
-        except np.linalg.LinAlgError:
-            continue
-        out.append((float(nu0), float(math.hypot(*ab))))
+    for nu in nus:
+        # 1: slope of the phase within each segment
+        num = den = 0.0
+        for n, x in zip(idx, xs, strict=True):
+            nb = x.size // block
+            if nb < 3:
+                continue
+            z = (x[:nb * block] * np.exp(-2j * np.pi * nu * n[:nb * block])).reshape(nb, block).sum(axis=1)
+            ph = np.unwrap(np.angle(z))
+            tc = (np.arange(nb) - (nb - 1) / 2) * block
+            num += float(tc @ (ph - ph.mean())) * nb
+            den += float(tc @ tc) * nb
+        if den > 0:
+            nu += num / den / (2 * np.pi)
+        # 2: phase of each whole segment against its centre, across the sweep
+        zs, tcs, ws = [], [], []
+        for n, x in zip(idx, xs, strict=True):
+            zs.append(complex(x @ np.exp(-2j * np.pi * nu * n)))
+            tcs.append(float(n.mean()))
+            ws.append(float(x.size))
+        if len(zs) > 1:
+            ph = np.unwrap(np.angle(np.array(zs)))
+            t, w = np.array(tcs), np.array(ws)
+            tm = (t * w).sum() / w.sum()
+            slope = float(((t - tm) * w) @ (ph - (ph * w).sum() / w.sum())) / float(((t - tm) ** 2) @ w)
+            nu += slope / (2 * np.pi)
+        # amplitude: least-squares cos + sin at nu over every quiet sample
+        m = np.zeros((2, 2))
+        rhs = np.zeros(2)
+        for n, x in zip(idx, xs, strict=True):
+            ph = 2 * np.pi * nu * n
+            cs, sn = np.cos(ph), np.sin(ph)
+            m += np.array([[cs @ cs, cs @ sn], [cs @ sn, sn @ sn]])
+            rhs += np.array([cs @ x, sn @ x])
+        ab = np.linalg.lstsq(m, rhs, rcond=None)[0]
+        out.append((float(nu), float(math.hypot(*ab))))
     return tuple(out)
 
 
@@ -343,10 +363,15 @@ def tail_weights(u: np.ndarray, mode: str, tail_sl: slice, fs: float) -> np.ndar
 
 
 def purple_to_sweep(book: WeightBook, w: np.ndarray, u: np.ndarray, side: str, pos: dict, dv: float,
-                    steps: list[float], on_source: str, off_source: str) -> None:
-    """Add to ``w`` the weights of a purple curve's samples (``u``), through the test and control responses."""
+                    steps: list[float], on_source: str, off_source: str, *, controls: bool = True) -> None:
+    """Add to ``w`` the weights of a purple curve's samples (``u``), through the test and control responses.
+
+    ``controls=False`` leaves out the sweep's own controls (a pooled control response is subtracted instead).
+    """
     test = pos["test_on"] if side == "on" else pos["test_off"]
     book.add(w, test[0], test[1], u)
+    if not controls:
+        return
     source = on_source if side == "on" else off_source
     sign = 1.0 if side == "on" else -1.0
     rows = []
@@ -369,7 +394,8 @@ class PassiveInputs:
     ``length`` samples of the averaged control ON response were used; the exponential was
     fitted to its last ``t_fit_ms.size`` samples, at times ``t_fit_ms`` (ms from the edge); ``i_ss_pA`` is the fit's asymptote when it
     equals ``offset_pA``, else the mean of the last ``n_ss`` samples.  ``r_m_MOhm`` is None when
-    the passive model does not hold (C_m = tau / R_s then).
+    the passive model does not hold (C_m = tau / R_s then).  ``gain`` is what the filter chain does to
+    the exponential's amplitude: I0 = I_ss + amplitude / gain.
     """
 
     mean_on_pA: np.ndarray
@@ -383,6 +409,7 @@ class PassiveInputs:
     r_s_MOhm: float
     r_m_MOhm: float | None
     c_m_nF: float
+    gain: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -398,6 +425,7 @@ def sweep_uncertainty(
     i_pA: np.ndarray, sw, prot, *, tail_mode: str, on_source: str, off_source: str,
     u_on: np.ndarray, u_off: np.ndarray, tail_on_sl: slice, tail_off_sl: slice,
     q_on_pC: float, q_off_pC: float, passive: PassiveInputs, settle: int, tail_on_level_pA: float,
+    pooled=None, sweep: int = 0, tail_off_mode: str | None = None,
 ) -> tuple[SweepUncertainty | None, MembraneFrame]:
     """Standard errors of a sweep's numbers, the statistics of its flags, and its membrane frame.
 
@@ -423,6 +451,13 @@ def sweep_uncertainty(
         Samples after an edge before a control transient has died out.
     tail_on_level_pA : float
         The level removed from the purple ON curve (its steady non-linear current), pA.
+    pooled : PooledControls, optional
+        The control response subtracted when it is pooled or modelled
+        (:mod:`signal_core.analysis.pooling`); its own variance replaces that of the sweep's controls.
+    sweep : int
+        This sweep's index (0-based): its own rows in the pool share its noise with its test response.
+    tail_off_mode : str, optional
+        The OFF curve's tail mode when it differs from the ON's (default ``tail_mode``).
 
     Returns
     -------
@@ -436,19 +471,40 @@ def sweep_uncertainty(
     quiet = quiet_segments(edges, [sw.idx(prot.test.on_start_s), sw.idx(prot.test.on_end_s)], n, sw.guard,
                            settle)
     noise = estimate_noise(i_pA, quiet, fs)
-    rows, frame, ctrl_pair = sweep_weights(i_pA, sw, prot, pos, tail_mode=tail_mode, on_source=on_source,
+    off_mode = tail_mode if tail_off_mode is None else tail_off_mode
+    rows, frame, ctrl_pair = sweep_weights(i_pA, sw, prot, pos, tail_mode=tail_mode, tail_off_mode=off_mode,
+                                           on_source=on_source,
                                            off_source=off_source, u_on=u_on, u_off=u_off, tail_on_sl=tail_on_sl,
                                            tail_off_sl=tail_off_sl, q_on_pC=q_on_pC, q_off_pC=q_off_pC,
-                                           passive=passive, tail_on_level_pA=tail_on_level_pA)
+                                           passive=passive, tail_on_level_pA=tail_on_level_pA,
+                                           controls=pooled is None)
     if noise is None:
         return None, frame
-    return _summarise(noise, rows, frame, ctrl_pair, passive, pos)
+    extra: dict[str, float] = {}
+    if pooled is not None:
+        dv = prot.test_step_mV
+        ut_on = tail_weights(u_on, tail_mode, tail_on_sl, fs)
+        ut_off = tail_weights(u_off, off_mode, tail_off_sl, fs)
+        own_on = -dv * pooled.sweep_weights(ut_on, "on").get(sweep, np.zeros(n))
+        own_off = dv * pooled.sweep_weights(ut_off, "off").get(sweep, np.zeros(n))
+        rows["q_on"] = rows["q_on"] + own_on
+        rows["q_off"] = rows["q_off"] + own_off
+        rows["q_sum"] = rows["q_on"] + rows["q_off"]
+        v_on = dv * dv * pooled.variance(ut_on, "on", skip=sweep)
+        v_off = dv * dv * pooled.variance(ut_off, "off", skip=sweep)
+        extra = {"q_on": v_on, "q_off": v_off, "q_sum": v_on + v_off}
+        if frame.q_on_corr_pC is not None and q_on_pC != 0:
+            factor = frame.q_on_corr_pC / q_on_pC
+            rows["q_on_corr"] = rows["q_on_corr"] + factor * own_on
+            rows["q_off_corr"] = rows["q_off_corr"] + factor * own_off
+            extra.update(q_on_corr=factor**2 * v_on, q_off_corr=factor**2 * v_off)
+    return _summarise(noise, rows, frame, ctrl_pair, passive, pos, extra)
 
 
 def sweep_weights(
-    i_pA: np.ndarray, sw, prot, pos: dict, *, tail_mode: str, on_source: str, off_source: str,
+    i_pA: np.ndarray, sw, prot, pos: dict, *, tail_mode: str, tail_off_mode: str, on_source: str, off_source: str,
     u_on: np.ndarray, u_off: np.ndarray, tail_on_sl: slice, tail_off_sl: slice,
-    q_on_pC: float, q_off_pC: float, passive: PassiveInputs, tail_on_level_pA: float,
+    q_on_pC: float, q_off_pC: float, passive: PassiveInputs, tail_on_level_pA: float, controls: bool = True,
 ) -> tuple[dict[str, np.ndarray], MembraneFrame, tuple[float, np.ndarray] | None]:
     """The weight vector over the sweep of every number (linearised), the membrane frame, and the
     largest control-to-control difference of C_lin with its weights; see :func:`sweep_uncertainty`."""
@@ -461,9 +517,9 @@ def sweep_weights(
     # the charges: integral weights, less the tail level, through the test and scaled control responses
     w_on, w_off = book.zeros(), book.zeros()
     purple_to_sweep(book, w_on, tail_weights(u_on, tail_mode, tail_on_sl, fs), "on", pos, dv, steps,
-                    on_source, off_source)
-    purple_to_sweep(book, w_off, tail_weights(u_off, tail_mode, tail_off_sl, fs), "off", pos, dv, steps,
-                    on_source, off_source)
+                    on_source, off_source, controls=controls)
+    purple_to_sweep(book, w_off, tail_weights(u_off, tail_off_mode, tail_off_sl, fs), "off", pos, dv, steps,
+                    on_source, off_source, controls=controls)
 
     # the passive numbers: gradients over the averaged control ON response, then over the sweep
     p = passive
@@ -472,8 +528,8 @@ def sweep_weights(
     infl = np.zeros((3, length))
     infl[:, start:] = fit_influence(p.t_fit_ms, p.amplitude_pA, p.tau_ms, p.offset_pA)
     g_amp, g_tau, g_off = infl
-    g_i0 = g_amp + g_off
-    i0 = p.amplitude_pA + p.offset_pA
+    g_i0 = g_amp / p.gain + g_off
+    i0 = p.amplitude_pA / p.gain + p.offset_pA
     if abs(p.i_ss_pA - p.offset_pA) <= 1e-9 * (1.0 + abs(p.offset_pA)):
         g_iss = g_off
     else:
@@ -532,7 +588,7 @@ def sweep_weights(
         if tail_mode == "constant":
             u_tail[tail_on_sl] = 1.0 / (tail_on_sl.stop - tail_on_sl.start)
         w_tail = book.zeros()
-        purple_to_sweep(book, w_tail, u_tail, "on", pos, dv, steps, on_source, off_source)
+        purple_to_sweep(book, w_tail, u_tail, "on", pos, dv, steps, on_source, off_source, controls=controls)
         i_test = i_hold + dv / p.dv_ctrl_mV * p.i_ss_pA + tail_on_level_pA
         w_i = w_hold + dv / p.dv_ctrl_mV * sweep_w["i_ss"] + w_tail
         frame = MembraneFrame(q_on_pC * factor, q_off_pC * factor, prot.v_test_mV - i_test * r_s * 1e-3)
@@ -543,10 +599,11 @@ def sweep_weights(
 
 
 def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: MembraneFrame,
-               ctrl_pair: tuple[float, np.ndarray] | None, p: PassiveInputs, pos: dict,
+               ctrl_pair: tuple[float, np.ndarray] | None, p: PassiveInputs, pos: dict, extra: dict[str, float],
                ) -> tuple[SweepUncertainty, MembraneFrame]:
     names = list(rows)
-    se = dict(zip(names, (_se(v) for v in noise.variances(np.vstack([rows[k] for k in names]))), strict=True))
+    var = noise.variances(np.vstack([rows[k] for k in names]))
+    se = {k: _se(v + extra.get(k, 0.0)) for k, v in zip(names, var, strict=True)}
 
     # the transient fit against the noise floor: mean squared residual over the noise expected in it
     start = p.mean_on_pA.size - p.t_fit_ms.size
@@ -570,3 +627,98 @@ def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: Membran
         q_on_corr_se_pC=se.get("q_on_corr"), q_off_corr_se_pC=se.get("q_off_corr"), v_test_m_se_mV=se.get("v_m"),
     )
     return unc, frame
+
+
+# ---------------------------------------------------------------------------- the pipeline's hook
+def _integral_weights(length: int, window: tuple[float, float], fs: float) -> np.ndarray:
+    """Weights (s) of the midpoint-rule integral over a window given in ms from the edge."""
+    u = np.zeros(length)
+    a, b = int(round(window[0] * 1e-3 * fs)), int(round(window[1] * 1e-3 * fs))
+    u[max(0, a):min(length, b)] = 1.0 / fs
+    return u
+
+
+def from_steps(i_pA: np.ndarray, sw, prot, params, pas, on, off, *, pooled=None, sweep: int = 0,
+               ) -> tuple[SweepUncertainty | None, MembraneFrame]:
+    """:func:`sweep_uncertainty` from the pipeline's steps (passive result ``pas``, charge steps ``on``/``off``).
+
+    The tail level is taken as removed over its window (constant or line) or not at all (mode
+    "none", a hand-drawn line, or an epoch too short to settle); the few samples of a filter's
+    spread before the test edge are left out of the weights (their share of the variance is that
+    of ``n_pre`` samples against the whole window).
+    """
+    fs = sw.fs
+    mode = params.tail_mode
+    tails = []
+    for step in (on, off):
+        level = np.asarray(step.tail.level_pA)
+        removed = mode in ("constant", "line") and not step.tail.unsettled and bool(np.any(level != 0))
+        tails.append(mode if removed else "none")
+    fit = pas.fit
+    length = pas.mean_on_pA.size
+    t_fit = (np.arange(length - fit.n_points, length) + 0.5) / fs * 1e3
+    amp, offset = float(fit.params["amplitude"]), float(fit.params["offset"])
+    gain = amp / (pas.i0_pA - pas.i_ss_pA) if pas.i0_pA != pas.i_ss_pA else 1.0
+    n_ss = max(2, int(round(params.steady_ms * 1e-3 * fs)))
+    passive = PassiveInputs(
+        mean_on_pA=np.asarray(pas.mean_on_pA), t_fit_ms=t_fit, amplitude_pA=amp, gain=gain, tau_ms=pas.tau_ms,
+        offset_pA=offset, i_ss_pA=pas.i_ss_pA, n_ss=n_ss if n_ss < length // 2 else max(2, length // 4),
+        dv_ctrl_mV=float(np.mean([c.step_mV for c in prot.controls])), r_s_MOhm=pas.r_s_MOhm,
+        r_m_MOhm=pas.r_m_MOhm, c_m_nF=pas.c_m_nF)
+    u_on = _integral_weights(on.purple_pA.size, on.integrate_ms, fs)
+    u_off = _integral_weights(off.purple_pA.size, off.integrate_ms, fs)
+    q_off = off.q_pC
+    level_on = float(np.mean(on.tail.level_pA)) if tails[0] != "none" else 0.0
+    unc, frame = sweep_uncertainty(
+        i_pA, sw, prot, tail_mode=tails[0], on_source=params.control_on_source,
+        off_source=params.control_off_source, u_on=u_on, u_off=u_off, tail_on_sl=on.tail.window,
+        tail_off_sl=off.tail.window, q_on_pC=on.q_pC, q_off_pC=q_off, passive=passive,
+        settle=int(SETTLE_TAUS_NOISE * pas.tau_ms * 1e-3 * fs), tail_on_level_pA=level_on, pooled=pooled, sweep=sweep,
+        tail_off_mode=tails[1])
+    return unc, frame
+
+
+#: the noise is read this many clamp time constants after an edge, where the transient has gone (e^-8: 0.03 %)
+SETTLE_TAUS_NOISE = 8.0
+
+
+def statistical_flags(flags: tuple, unc: SweepUncertainty | None, q_on_pC: float, q_off_pC: float | None,
+                      c_lin_nF: float) -> tuple:
+    """The flags with ``q_ratio``, ``controls_disagree`` and ``poor_transient_fit`` made statistical tests.
+
+    With the sweep's noise known: ``q_ratio`` stays only when Q_on + Q_off also differs from 0 by
+    more than :data:`~signal_core.flags.SIGNIFICANCE_SE` of its standard error; ``controls_disagree``
+    only when the control steps' difference also exceeds that many SE; and the transient fit is
+    judged by its residuals against the noise floor (``poor_transient_fit`` when their mean square
+    exceeds :data:`~signal_core.flags.FIT_CHI2_MAX` times the noise's) instead of R^2.  Without a
+    noise estimate the plain rules stand, and a ``noise_unknown`` remark says so.
+    """
+    from signal_core.flags import FIT_CHI2_MAX, SIGNIFICANCE_SE, make_flag
+
+    if unc is None:
+        return (*flags, make_flag("noise_unknown", "The sweep has too little quiet baseline to estimate its "
+                                                   "noise: no standard errors, and the flags use plain thresholds."))
+    out = []
+    fast = any(f.code == "fast_transient" for f in flags)
+    for f in flags:
+        if f.code == "q_ratio" and q_off_pC is not None:
+            s = q_on_pC + q_off_pC
+            if not abs(s) > SIGNIFICANCE_SE * unc.q_sum_se_pC:
+                continue
+            f = make_flag("q_ratio", f"{f.message} Q_on + Q_off = {s:+.3f} +- {unc.q_sum_se_pC:.3f} pC, "
+                                     f"{abs(s) / unc.q_sum_se_pC:.1f} standard errors from 0.")
+        elif f.code == "controls_disagree" and unc.ctrl_diff_se_nF is not None and unc.ctrl_diff_nF is not None:
+            if not abs(unc.ctrl_diff_nF) > SIGNIFICANCE_SE * unc.ctrl_diff_se_nF:
+                continue
+            f = make_flag("controls_disagree", f"{f.message} Their difference, {unc.ctrl_diff_nF:.4f} nF, is "
+                                               f"{abs(unc.ctrl_diff_nF) / unc.ctrl_diff_se_nF:.1f} standard errors.")
+        elif f.code == "poor_transient_fit":
+            continue
+        out.append(f)
+    if not fast and unc.fit_chi2 is not None and unc.fit_chi2 > FIT_CHI2_MAX:
+        out.append(make_flag(
+            "poor_transient_fit",
+            f"The exponential fits the capacitive transient poorly: its residuals are {math.sqrt(unc.fit_chi2):.1f} "
+            "times the noise (rms), so the transient is not a single exponential (or the cell changed); "
+            "tau, R_s and C_m are unreliable."))
+    return tuple(out)
