@@ -210,6 +210,7 @@ def test_unknown_recipe_keys_are_refused():
         AnalysisParams.from_json("{")
 
 
+@pytest.mark.slow
 def test_a_boltzmann_set_recovers_v_half_and_k():
     v_tests = tuple(float(v) for v in range(-70, 31, 10))
     sim = simulate(GOOD, LAB_TIMING, v_tests_mV=v_tests, noise_pA=5.0, seed=12)

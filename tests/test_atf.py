@@ -531,6 +531,7 @@ mutation = st.tuples(st.sampled_from(["replace", "insert", "delete"]), st.intege
                                                                           b".", b"-", b"e", b"nan", b" "]))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutation, min_size=1, max_size=4), st.sampled_from([None, 1000.0]))
 def test_mutated_valid_files_are_read_or_refused(mutations, fs_hz):

@@ -346,6 +346,7 @@ def test_sweeps_of_different_lengths_each_at_its_own_length():
                                     f"{length / FS_CMD * 1e3:.1f} ms")
 
 
+@pytest.mark.slow
 def test_exports_keep_each_sweep_at_its_own_length():
     import io
 

@@ -160,6 +160,7 @@ def test_recordings_stored_once_per_digest(store: Store):
     assert rows(store, recordings) == 0
 
 
+@pytest.mark.slow
 def test_concurrent_saves_lose_nothing(store: Store):
     """20 threads x 50 saves into one workspace, racing on 5 shared recordings."""
     key = Store.new_workspace_key()
