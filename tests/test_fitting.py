@@ -257,3 +257,27 @@ def test_result_to_dict_is_json_and_round_trips():
     with pytest.raises(FitError):
         FitResult("cubic", {}, {}, 1.0, 3)
     assert issubclass(FitError, ValueError)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exponential_fit_reaches_the_least_squares_optimum(seed):
+    """On noisy data the gradient of the sum of squares vanishes at the fit, and any nearby tau is worse."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(9850) / 100.0  # ms at 100 kHz
+    y = 223.0 - 1668.0 * np.exp(-t / 9.82) + rng.normal(0.0, 300.0, t.size)
+    r = fit_exponential(t, y)
+    a, tau, c = r.params["amplitude"], r.params["tau"], r.params["offset"]
+    e = np.exp(-t / tau)
+    res = y - (c + a * e)
+    jac = np.column_stack([e, a * t / tau**2 * e, np.ones_like(t)])
+    grad = jac.T @ res
+    assert np.all(np.abs(grad) <= 1e-9 * np.linalg.norm(jac, axis=0) * np.linalg.norm(res))
+
+    def ssr_at(tau_k):  # amplitude and offset solved exactly for a given tau
+        x = np.column_stack([np.exp(-t / tau_k), np.ones_like(t)])
+        coef = np.linalg.lstsq(x, y, rcond=None)[0]
+        return float(np.sum((y - x @ coef) ** 2))
+
+    best = float(res @ res)
+    assert all(ssr_at(tau * f) > best for f in (0.999, 1.001))
+    assert abs(tau - 9.82) < 5 * r.stderr["tau"]
