@@ -88,7 +88,7 @@ def _parsed(sha: str, suffix: str, _data: bytes, _name: str) -> Recording:
     Admitted by the memory governor first (:func:`app.memory.admit`: refused, or queued for a while,
     when the parse would take the server past its budget).
     """
-    need = memory.parse_need_bytes(len(_data), _name)
+    need = memory.parse_need_bytes(_data, _name)
     with memory.admit(need, f"reading {_name}"):
         return read_recording(_data, name=_name)
 

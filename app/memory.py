@@ -10,11 +10,14 @@ A 512 MB dyno runs one Streamlit process for every user.  Three things here keep
 - :func:`admit`: a new parse (or any big step) first reserves what it will need.  When the
   process's resident memory plus the reservations of work already running plus the new need
   would pass the budget, the caches give up their least recently used entries and freed memory
-  is returned to the system; if that is not enough the request waits for running work to finish
+  is returned to the system (all of it short of :data:`HEADROOM_BYTES`, kept for the work that is
+  not admitted: figures, analyses); if that is not enough the request waits for running work to finish
   (at most :data:`QUEUE_S` seconds) and is then refused with a :class:`ServerBusyError` that
   says how much it needs and how much is in use.
-- :func:`upload_allowed`: asked by the upload route (``app.streamlit_fixes``) before it reads a
-  byte of a new upload: refused (HTTP 503) when even the largest upload would not fit.
+- :func:`reserve_upload`: asked by the upload route (``app.streamlit_fixes``) before it reads a
+  byte of a new upload (its Content-Length): refused (HTTP 503) when it would not fit beside the
+  work and the other uploads in flight; the reservation ends when the file is stored
+  (:func:`upload_arrived`) or after :data:`UPLOAD_RESERVATION_S` (an upload cut off).
 
 The numbers are the process's own: resident set size from ``/proc/self/statm``.
 """
@@ -41,7 +44,10 @@ from signal_core.errors import SignalCoreError
 __all__ = [
     "DEFAULT_MEMORY_MB",
     "ENV_MEMORY_MB",
+    "HEADROOM_BYTES",
+    "ABF_VALUES_PER_BYTE",
     "PARSE_FACTOR",
+    "PARSE_FIXED_BYTES",
     "QUEUE_S",
     "ByteLRU",
     "ServerBusyError",
@@ -51,7 +57,8 @@ __all__ = [
     "parse_need_bytes",
     "release_memory",
     "rss_bytes",
-    "upload_allowed",
+    "reserve_upload",
+    "upload_arrived",
 ]
 
 MB = 2**20
@@ -61,10 +68,19 @@ ENV_MEMORY_MB = "SIGNAL_ANALYZER_MEMORY_MB"
 DEFAULT_MEMORY_MB = 480.0
 #: the longest a parse waits for running work to finish before it is refused (s)
 QUEUE_S = 20.0
-#: peak memory of parsing a file, per byte of the file (``bench/bench_capacity.py --parse`` measures
-#: it: a dense 49 MB ATF peaks at ~4.8x its size, the text as float64 arrays plus one row of work;
-#: ABF samples are 2 bytes each, 8 as float64, with pyABF's own copy)
-PARSE_FACTOR = {"atf": 5.0, "abf": 9.0}
+#: room the admissions leave free for what they do not count: a page's figures and tables, an analysis,
+#: Streamlit's messages (measured: the first upload of the 2.8 MB sample and its pages took a fresh
+#: server 60 MB above where it settled)
+HEADROOM_BYTES = 64 * MB
+#: peak memory of a parse per byte of the float64 samples it makes, and a fixed part (bytes).  Measured
+#: with the Procfile's malloc settings (``bench/bench_capacity.py --parse``): a dense 49 MB ATF (13.9 M
+#: values, 106 MB as float64) peaks at +233 MB (2.2x), two ABF files at 1.7-1.8x, the 2.8 MB sample
+#: ATF at +9.4 MB.
+PARSE_FACTOR = 2.4
+PARSE_FIXED_BYTES = 8 * MB
+#: ABF: samples per byte of file (int16 data, 2 bytes a sample) and room for channels pyABF adds
+#: (the command waveform): 1.08 M values from a 1.38 MB ABF1 file
+ABF_VALUES_PER_BYTE = 0.8
 
 
 class ServerBusyError(SignalCoreError):
@@ -277,12 +293,37 @@ def _make_room(need: int, budget: int) -> int:
 # ------------------------------------------------------------------ admission of new work
 _admit_lock = threading.Condition()
 _reserved = 0
+#: uploads admitted by the route and not stored yet: session id -> [(bytes, time admitted)]
+_uploads: dict[str, list[tuple[int, float]]] = {}
+#: an upload admitted this long ago (s) and never stored no longer holds its reservation
+UPLOAD_RESERVATION_S = 120.0
 
 
-def parse_need_bytes(n_bytes: int, name: str) -> int:
-    """Peak memory (bytes) of parsing a file of ``n_bytes`` called ``name`` (see :data:`PARSE_FACTOR`)."""
-    kind = "abf" if name.lower().endswith(".abf") else "atf"
-    return int(n_bytes * PARSE_FACTOR[kind])
+def _in_flight() -> int:
+    """Bytes reserved by running work and by uploads on their way (call with ``_admit_lock`` held)."""
+    now = time.monotonic()
+    for sid in list(_uploads):
+        _uploads[sid] = [(n, t) for n, t in _uploads[sid] if now - t <= UPLOAD_RESERVATION_S]
+        if not _uploads[sid]:
+            del _uploads[sid]
+    return _reserved + sum(n for items in _uploads.values() for n, _ in items)
+
+
+def parse_need_bytes(data: bytes, name: str) -> int:
+    """Peak memory (bytes) of parsing ``data`` (a file called ``name``), estimated before parsing.
+
+    ATF (text): the values are counted from their separators (tabs, commas, line ends) in the first and
+    last 64 KB, scaled to the whole file; ABF: :data:`ABF_VALUES_PER_BYTE`.  Each value becomes a
+    float64; :data:`PARSE_FACTOR` and :data:`PARSE_FIXED_BYTES` turn that into the parse's peak.
+    """
+    n = len(data)
+    if name.lower().endswith(".abf") or data[:4] in (b"ABF ", b"ABF2"):
+        values = n * ABF_VALUES_PER_BYTE
+    else:
+        probe = data[:65536] + data[-65536:] if n > 131072 else data
+        seps = probe.count(b"\t") + probe.count(b",") + probe.count(b"\n")
+        values = n * seps / max(len(probe), 1)
+    return int(values * 8 * PARSE_FACTOR + PARSE_FIXED_BYTES)
 
 
 @contextlib.contextmanager
@@ -293,19 +334,20 @@ def admit(need_bytes: int, what: str, queue_s: float = QUEUE_S) -> Iterator[None
     nothing else runs and the step still does not fit.
     """
     global _reserved
-    budget = budget_bytes()
+    budget = budget_bytes() - HEADROOM_BYTES
     deadline = time.monotonic() + queue_s
     with _admit_lock:
         while True:
-            rss = _make_room(_reserved + need_bytes, budget)
-            if rss + _reserved + need_bytes <= budget:
+            busy = _in_flight()
+            rss = _make_room(busy + need_bytes, budget)
+            if rss + busy + need_bytes <= budget:
                 _reserved += need_bytes
                 break
             left = deadline - time.monotonic()
-            if _reserved == 0 or left <= 0:
+            if busy == 0 or left <= 0:
                 raise ServerBusyError(
                     f"the server is short of memory right now: {what} needs about {_mb(need_bytes)} MB and "
-                    f"{_mb(rss + _reserved)} MB of its {_mb(budget)} MB are in use by everyone's files. "
+                    f"{_mb(rss + busy)} MB of its {_mb(budget)} MB are in use by everyone's files. "
                     "Try again in a minute, or remove files you no longer need (other users share this server)"
                 )
             _admit_lock.wait(timeout=min(left, 1.0))
@@ -317,9 +359,24 @@ def admit(need_bytes: int, what: str, queue_s: float = QUEUE_S) -> Iterator[None
             _admit_lock.notify_all()
 
 
-def upload_allowed(max_upload_bytes: int) -> bool:
-    """Whether an upload of up to ``max_upload_bytes`` fits now (caches give way first)."""
-    budget = budget_bytes()
+def reserve_upload(session_id: str, n_bytes: int) -> bool:
+    """Reserve room for an upload of ``n_bytes`` by ``session_id``; False (nothing reserved) when it does
+    not fit beside the running work and the other uploads in flight (caches give way first)."""
+    budget = budget_bytes() - HEADROOM_BYTES
     with _admit_lock:
-        need = _reserved + max_upload_bytes
-    return _make_room(need, budget) + need <= budget
+        need = _in_flight() + n_bytes
+        if _make_room(need, budget) + need > budget:
+            return False
+        _uploads.setdefault(session_id, []).append((int(n_bytes), time.monotonic()))
+        return True
+
+
+def upload_arrived(session_id: str) -> None:
+    """The oldest upload reserved by ``session_id`` is stored (its bytes now count in the RSS)."""
+    with _admit_lock:
+        items = _uploads.get(session_id)
+        if items:
+            items.pop(0)
+            if not items:
+                del _uploads[session_id]
+        _admit_lock.notify_all()

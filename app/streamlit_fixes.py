@@ -23,7 +23,9 @@ and which nothing else calls -- so that a session counts as active for uploads o
 its script runs passed the password gate (:func:`allow_uploads`, called by
 ``app.history.unlocked``).  A refused upload gets Streamlit's ``400 Invalid session_id`` and
 nothing is stored.  Without a password every session passes the gate in its first run, before
-its page shows an uploader.  The same call switches ``/_stcore/metrics`` off (``404``): the
+its page shows an uploader.  A session past the gate is still refused (``503``, before the body is
+read) when an upload of the largest allowed size would take the process past its memory budget
+(:func:`app.memory.upload_allowed`).  The same call switches ``/_stcore/metrics`` off (``404``): the
 endpoint has no session, so it cannot be put behind the password.
 
 Upload names (issue 16, item 10).  Streamlit re-checks an uploaded file's name on every rerun of
@@ -45,6 +47,7 @@ every dyno daily).  :func:`main_script_first`, called when the ``app`` package i
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
@@ -162,6 +165,39 @@ def allow_uploads(session_id: str | None = None) -> None:
         _allowed_sessions.difference_update(ended)
 
 
+#: memory an upload needs while the route reads it, per byte of the upload
+UPLOAD_READ_FACTOR = 2
+
+
+def _content_length(frame) -> int | None:
+    """The Content-Length of the upload request being handled (the upload route, our caller, has it
+    as its local ``request``); None when it is not there (another caller, a chunked upload)."""
+    request = frame.f_locals.get("request") if frame is not None else None
+    headers = getattr(request, "headers", None)
+    try:
+        return int(headers.get("content-length")) if headers is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _refuse_upload_without_memory(session_id: str, content_length: int | None) -> None:
+    """HTTP 503 before the body is read when the upload (its Content-Length, else the largest allowed
+    size) would pass the process's memory budget (``app.memory``; the caches give way first)."""
+    from starlette.exceptions import HTTPException
+    from streamlit import config
+
+    from app import memory
+
+    max_bytes = int(config.get_option("server.maxUploadSize")) * 2**20
+    size = min(content_length, max_bytes) if content_length is not None and content_length >= 0 else max_bytes
+    # twice the size: while the route reads the body its bytes exist twice for a moment (measured: five
+    # 49 MB uploads at once took the RSS 98 MB above what they kept)
+    if not memory.reserve_upload(session_id, UPLOAD_READ_FACTOR * size):
+        logger.warning("upload refused: the server is short of memory (RSS %.0f MB)", memory.rss_bytes() / 2**20)
+        raise HTTPException(status_code=503, detail="The server is short of memory right now: try again in a "
+                                                    "minute (other users share this server).")
+
+
 def _metrics_off(self) -> list[str]:
     from starlette.exceptions import HTTPException
 
@@ -192,10 +228,11 @@ def guard_locked_sessions() -> bool:
         def is_active_session(self, session_id: str) -> bool:
             if not original(self, session_id):
                 return False
-            if uploads_allowed(session_id):
-                return True
-            logger.warning("upload refused: session %.8s… has not passed the password gate", session_id)
-            return False
+            if not uploads_allowed(session_id):
+                logger.warning("upload refused: session %.8s… has not passed the password gate", session_id)
+                return False
+            _refuse_upload_without_memory(session_id, _content_length(sys._getframe(1)))
+            return True
 
         is_active_session.__doc__ = original.__doc__
         Runtime.is_active_session = is_active_session
@@ -246,9 +283,14 @@ def keep_odd_upload_names() -> bool:
         parser_init = python_multipart.MultipartParser.__init__
 
         def add_file_without_nul(self, session_id: str, file) -> None:
+            from app import memory
+
             if "\0" in (file.name or ""):
                 file = file._replace(name=file.name.replace("\0", "\ufffd"))
-            return add_file(self, session_id, file)
+            try:
+                return add_file(self, session_id, file)
+            finally:
+                memory.upload_arrived(session_id)  # the route's reservation ends: the bytes are in the RSS now
 
         def init_with_long_headers(self, boundary, callbacks=None, max_size=float("inf"), *,
                                    max_header_count: int = 8, max_header_size: int = MAX_PART_HEADER_BYTES):

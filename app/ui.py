@@ -23,6 +23,7 @@ from signal_core.quantities import CARD_QUANTITIES
 from signal_core.recording import Recording, RecordingError
 
 from . import cache, charts, downloads, state
+from .memory import ServerBusyError
 from .meta import APP_VERSION
 
 __all__ = [
@@ -103,7 +104,7 @@ def ingest_pending() -> None:
                 if state.is_too_large(lf.size):  # the uploader refused it already; other paths get here
                     raise RecordingTooLargeError(state.too_large_message(lf.name, lf.size))
                 cache.recording(lf.sha256, lf.data, lf.name)
-            except (RecordingFormatError, RecordingError) as exc:
+            except (RecordingFormatError, RecordingError, ServerBusyError) as exc:
                 state.reject(lf, str(exc))
             except Exception:
                 logger.exception("reading %r (sha256 %s) failed unexpectedly", lf.name, lf.sha256)
@@ -123,7 +124,11 @@ def active_recording() -> tuple[state.LoadedFile, Recording] | None:
     lf = state.active()
     if lf is None:
         return None
-    rec = cache.recording(lf.sha256, lf.data, lf.name)
+    try:
+        rec = cache.recording(lf.sha256, lf.data, lf.name)
+    except ServerBusyError as exc:  # parsed before, evicted since, and no memory to parse it again now
+        st.error(f"**{md_escape(lf.name)}**: {md_escape(exc)}", icon=":material/memory:")
+        st.stop()
     try:  # the recipe's unit override (Load page), so every page shows what the analysis uses
         return lf, with_unit_override(rec, state.params())
     except AnalysisError:  # no such channel: the analysis says so where it runs
