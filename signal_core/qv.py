@@ -33,8 +33,8 @@ class QvFit:
     --------
     >>> import signal_core as sc
     >>> fit = sc.fit_qv([-60.0, -40.0, -20.0, 0.0, 20.0], [1.0, 8.0, 16.0, 19.0, 19.8])
-    >>> sorted(fit.to_dict())[:4]
-    ['k_mV', 'k_mV_se', 'n_points', 'offset_pC']
+    >>> fit.n_points, fit.to_dict()["n_points"], fit.offset_pC is None
+    (5, 5, True)
     """
 
     q_max_pC: float
