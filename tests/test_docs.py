@@ -55,6 +55,7 @@ def test_readme_is_a_first_screen():
     assert "![" in text  # the screenshot
 
 
+@pytest.mark.slow
 def test_readme_notebook_example_is_three_lines_and_runs():
     """Run as written, in the directory of the lab's sample (the example names it without a folder)."""
     if not SAMPLE_ATF.exists():

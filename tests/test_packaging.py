@@ -56,6 +56,7 @@ def test_dependencies_are_ranges_that_the_deployed_pins_satisfy():
         assert req.specifier.contains(pins[req.name.lower()]), f"{text} excludes the deployed {pins[req.name.lower()]}"
 
 
+@pytest.mark.slow
 def test_module_and_command_usage_names_the_way_it_was_started():
     out = subprocess.run([sys.executable, "-m", "signal_core", "--help"], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60).stdout
@@ -141,6 +142,7 @@ def test_wheel_installs_into_a_fresh_venv_and_the_command_analyses(tmp_path):
     assert "alembic_version" in tables and len(tables) > 1
 
 
+@pytest.mark.slow
 def test_plain_pytest_works_from_the_project_root():
     """`pytest` (its console script puts neither the project nor the working directory on sys.path; -P does the
     same for `python -m`) finds `tests.browser` and the app through pyproject's pythonpath."""
