@@ -931,3 +931,23 @@ def test_the_column_cap_is_the_widest_file_read_and_one_more_is_refused():
     with pytest.raises(RecordingFormatError, match=r"^line 3: the file has a time column but no signal column"):
         row = "\t".join(["0"] * MAX_COLUMNS) + "\n"
         read_recording(f"ATF\t1.0\n0\t{MAX_COLUMNS}\n{titles}\n{row}{row}".encode(), name="times.atf")
+
+
+def test_a_huge_file_on_disk_with_a_refused_header_is_not_read_whole(tmp_path, monkeypatch, capsys):
+    # the pre-check used to give up on a header it could not parse and read the whole file to say why
+    path = tmp_path / "comment.atf"
+    path.write_bytes(('ATF\t1.0\n1\t3\n"Comment=' + "x" * 9_000_000 + f'"\n{corpus.SMALL_BODY}').encode())
+    with pytest.raises(RecordingFormatError, match=r"^line 3: header record 1 is 9,000,010 bytes long"):
+        read_recording(path)  # under 100 MB: read whole, for the exact number
+    monkeypatch.setattr(atf_module, "_READ_WHOLE_FOR_MESSAGE_BYTES", 8 << 20)
+
+    def no_whole_read(self):
+        raise AssertionError("the whole file was read")
+
+    monkeypatch.setattr(Path, "read_bytes", no_whole_read)
+    peak, error = _peak_bytes(lambda: read_recording(path))
+    assert isinstance(error, RecordingFormatError), error
+    assert re.match(r"line 3: header record 1 is [\d,]+ bytes long, more than the limit of 262,144", str(error))
+    assert peak < 8 * 2**20, peak  # the 5.1 MB head, not the file
+    code, rows, _ = cli_rows([str(path)], capsys)
+    assert code == 2 and "more than the limit of 262,144 bytes" in rows[0]["error"]

@@ -26,9 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from signal_core.io.atf_data import _check_time, _read_body, _round_rate, last_row_is_complete
-from signal_core.io.atf_header import AtfFormatError, _err, _Head, _parse_head, _show, _split_title
+from signal_core.io.atf_header import (
+    MAX_HEADER_BYTES,
+    MAX_TITLE_LINE_BYTES,
+    AtfFormatError,
+    _err,
+    _Head,
+    _parse_head,
+    _show,
+    _split_title,
+)
 from signal_core.io.atf_writer import write_atf
-from signal_core.io.limits import check_recording_values, estimate_rows
+from signal_core.io.limits import MAX_UPLOAD_BYTES, check_recording_values, estimate_rows
 from signal_core.recording import Recording, canonical_unit, classify_unit, sha256_hex
 from signal_core.values import finite_or_none
 
@@ -40,7 +49,10 @@ _TRACE_RE = re.compile(r"^trace\s*#\s*(\d+)$", re.IGNORECASE)
 _HASH_IN_THREAD_BYTES = 1 << 20
 _SIZE_SAMPLE_BYTES = 1 << 16  # bytes at each end of the data section that measure a row's length
 _PRECHECK_PATH_BYTES = 8 << 20  # files on disk larger than this are size-checked before being read
-_PRECHECK_HEAD_BYTES = 1 << 20
+#: the whole header always fits in this head (its caps: records, title line, lines 1-2) with 64 KB of data rows
+_PRECHECK_HEAD_BYTES = MAX_HEADER_BYTES + MAX_TITLE_LINE_BYTES + (66 << 10)
+#: a file on disk whose header is refused from its head is still read whole (for the exact message) up to this
+_READ_WHOLE_FOR_MESSAGE_BYTES = 2 * MAX_UPLOAD_BYTES
 
 
 class _Hasher:
@@ -87,7 +99,9 @@ def _precheck(first: bytes, last: bytes, size: int) -> None:
     try:
         head = _parse_head(first, start)
     except AtfFormatError:
-        return  # the full read names the problem
+        if size <= _READ_WHOLE_FOR_MESSAGE_BYTES or len(first) < _PRECHECK_HEAD_BYTES:
+            return  # the full read names the problem
+        raise  # a header the caps refuse is refused from its head, not after reading gigabytes
     _check_budget(head.m, first[head.body_start: head.body_start + _SIZE_SAMPLE_BYTES], last,
                   size - head.body_start)
 
