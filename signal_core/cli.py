@@ -54,6 +54,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tail", choices=("constant", "line", "none"),
                    help="tail correction of the asymmetric current (default constant: mean of the last 20%% removed)")
     p.add_argument("--area-um2", type=float, metavar="UM2", help="membrane area in um^2, for the specific capacitance")
+    p.add_argument("--pool-controls", action="store_true", default=None,
+                   help="subtract the control response pooled over every sweep of a recording whose controls agree "
+                   "within their errors (quieter charges; recipe pool_controls)")
+    p.add_argument("--control-model", choices=("average", "exp1", "exp2"),
+                   help="subtract the average control response (default), or one (exp1) or two (exp2) fitted "
+                   "exponentials plus a steady level (recipe control_model)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="analyse the files in N parallel processes (default 1); results keep the input order")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -108,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "their standard errors.")
     _add_common(q)
     q.add_argument("--with-offset", action="store_true", help="fit a constant offset (pC) as well")
+    q.add_argument("--frame", choices=("pipette", "membrane"),
+                   help="pipette (default): Q_on against V_test as recorded; membrane: Q_on x (R_s + R_m) / R_m "
+                   "against V_m = V_test - I R_s (points without R_m are left out; recipe qv_frame)")
+    q.add_argument("--exclude-flagged", action="store_true", default=None,
+                   help="leave the points that carry a warning flag out of the fit (recipe qv_exclude_flagged)")
+    q.add_argument("--joint", action="store_true", default=None,
+                   help="fit Q_on and -Q_off of every point together (recipe qv_joint)")
     q.add_argument("--temperature-c", type=float, default=None, metavar="C",
                    help="temperature in deg C for z = (RT/F)/k (default 22)")
     return parser
@@ -124,7 +137,9 @@ def params_from_args(args: argparse.Namespace) -> AnalysisParams:
     for opt, key in (("v_hold", "v_hold_mV"), ("v_control", "v_control_mV"), ("v_test", "v_test_mV"),
                      ("baseline_ms", "baseline_ms"), ("guard_ms", "guard_ms"), ("tail", "tail_mode"),
                      ("area_um2", "area_um2"), ("temperature_c", "temperature_C"),
-                     ("current_unit", "current_unit"), ("voltage_unit", "voltage_unit")):
+                     ("current_unit", "current_unit"), ("voltage_unit", "voltage_unit"),
+                     ("pool_controls", "pool_controls"), ("control_model", "control_model"), ("frame", "qv_frame"),
+                     ("exclude_flagged", "qv_exclude_flagged"), ("joint", "qv_joint")):
         value = getattr(args, opt, None)
         if value is not None:
             changes[key] = value
@@ -266,7 +281,9 @@ def cmd_qv(args: argparse.Namespace, params: AnalysisParams) -> int:
     export: list | None = [] if _wants_export(args) else None
     per_file = _analyze_all(args, params, export, v_test_from_name=True)
     points = qv_points(per_file)
-    fit = fit_points(points, with_offset=args.with_offset, temperature_C=params.temperature_C)
+    fit = fit_points(points, quantity="joint" if params.qv_joint else "q_on_pC", with_offset=args.with_offset,
+                     temperature_C=params.temperature_C, frame=params.qv_frame,
+                     exclude_flagged=params.qv_exclude_flagged)
     out = qv_summary(per_file, fit, points=points)
     errors = out["errors"]
     if args.json:
@@ -275,10 +292,14 @@ def cmd_qv(args: argparse.Namespace, params: AnalysisParams) -> int:
         print(format_table([r for file_rows in per_file for r in file_rows]))
         print()
         if out["v_half_mV"] is not None:
-            print(f"Boltzmann fit of Q_on over {len(out['points'])} points (R^2 {out['r_squared']:.4f}):")
+            what = "Q_on and -Q_off" if params.qv_joint else "Q_on"
+            frame = " in the membrane frame (corrected for R_s)" if params.qv_frame == "membrane" else ""
+            print(f"Boltzmann fit of {what}{frame} over {len(out['points'])} points (R^2 {out['r_squared']:.4f}):")
             for label, k, unit in (("Q_max", "q_max_pC", "pC"), ("V_half", "v_half_mV", "mV"),
                                    ("k", "k_mV", "mV"), ("z", "z", "")):
                 print(f"  {label:7s} {out[k]:10.3f} +/- {out[k + '_se']:.3f} {unit}")
+        for w in out["warnings"]:
+            print(f"WARNING {w}")
         for e in errors:
             if e["file"] is None:
                 print(f"ERROR {e['error']}")

@@ -19,6 +19,7 @@ __all__ = [
     "CONTROLS_DISAGREE_FRACTION",
     "FAST_TRANSIENT_MAX_ERROR",
     "FIT_CHI2_MAX",
+    "FIT_MISFIT_MIN",
     "SIGNIFICANCE_SE",
     "FLAG_KINDS",
     "FLAG_KIND_BY_CODE",
@@ -77,6 +78,9 @@ SIGNIFICANCE_SE = 3.0
 #: poor_transient_fit fires when the fit's mean squared residual exceeds this many times the noise's: the misfit
 #: is then at least as large as the noise (rms), a systematic error in tau, R_s and C_m rather than scatter
 FIT_CHI2_MAX = 2.0
+#: ... and the misfit (rms residual) exceeds this fraction of the transient's amplitude: a smaller one moves tau
+#: and I0 by well under the 2 % that the other flags accept (a noise-free trace otherwise fails on rounding)
+FIT_MISFIT_MIN = 0.002
 
 
 def fast_transient_min_samples(max_error: float = FAST_TRANSIENT_MAX_ERROR) -> float:

@@ -78,6 +78,10 @@ def _q(key: str, name: str, label: str, unit: str, num_format: str, help: str, *
     return Quantity(key, name, label, unit, num_format, help, card, stored)
 
 
+#: help text of a standard error
+_SE = ("Standard error of {what}, from this sweep's own noise (its quiet stretches: continuous spectrum plus "
+       "interference lines) carried through the control scaling, baselines, tail and integration window.")
+
 #: Every reported number, in the order of the JSON, the CSV columns and the workbook's Summary sheet.
 QUANTITIES: tuple[Quantity, ...] = (
     _q("fs_hz", "fs", "fs", "Hz", "0", "Sampling rate of the recording."),
@@ -113,6 +117,26 @@ QUANTITIES: tuple[Quantity, ...] = (
        "Charge normalised by the membrane capacitance.", card=True),
     _q("c_specific_uF_per_cm2", "c_specific", "C_m/area", "uF/cm^2", "0.000",
        "Specific membrane capacitance: C_m over the membrane area given in the recipe (empty without one)."),
+    # standard errors and the membrane frame (signal_core.analysis.uncertainty): empty where not available
+    _q("q_on_se_pC", "q_on_se", "SE Q_on", "pC", "0.000", _SE.format(what="Q_on")),
+    _q("q_off_se_pC", "q_off_se", "SE Q_off", "pC", "0.000", _SE.format(what="Q_off")),
+    _q("c_lin_se_nF", "c_lin_se", "SE C_lin", "nF", "0.0000", _SE.format(what="C_lin")),
+    _q("c_m_se_nF", "c_m_se", "SE C_m", "nF", "0.0000", _SE.format(what="C_m (through tau, R_s and R_m)")),
+    _q("tau_se_ms", "tau_se", "SE tau", "ms", "0.000", _SE.format(what="tau (the exponential fit, linearised)")),
+    _q("r_s_se_MOhm", "r_s_se", "SE R_s", "MOhm", "0.00", _SE.format(what="R_s")),
+    _q("r_m_se_MOhm", "r_m_se", "SE R_m", "MOhm", "0.0", _SE.format(what="R_m")),
+    _q("q_on_corr_pC", "q_on_corr", "Q_on corrected", "pC", "0.000",
+       "Membrane frame: Q_on x (R_s + R_m) / R_m, the charge the membrane moved (the pipette sees the fraction "
+       "R_m / (R_s + R_m)); empty when R_m cannot be estimated."),
+    _q("q_on_corr_se_pC", "q_on_corr_se", "SE Q_on corrected", "pC", "0.000",
+       _SE.format(what="Q_on corrected (the charge's and R_s, R_m's)")),
+    _q("q_off_corr_pC", "q_off_corr", "Q_off corrected", "pC", "0.000",
+       "Membrane frame: Q_off x (R_s + R_m) / R_m; empty when R_m cannot be estimated."),
+    _q("q_off_corr_se_pC", "q_off_corr_se", "SE Q_off corrected", "pC", "0.000", _SE.format(what="Q_off corrected")),
+    _q("v_test_m_mV", "v_test_m", "V_test membrane", "mV", "0.00",
+       "Membrane frame: the membrane potential during the test pulse, V_test - I R_s with I the steady current "
+       "there (holding current, plus the step's linear and non-linear steady current); empty without R_m."),
+    _q("v_test_m_se_mV", "v_test_m_se", "SE V_test membrane", "mV", "0.00", _SE.format(what="V_test membrane")),
 )
 
 #: The table by key.

@@ -301,7 +301,8 @@ class SweepUncertainty:
     reported or the noise could not be estimated.  ``q_sum_se_pC`` is the SE of Q_on + Q_off
     (their correlation included), ``ctrl_diff`` the largest difference between two control
     steps' C_lin with its SE (nF), ``fit_chi2`` the mean squared residual of the transient fit
-    over the mean squared noise expected for it (1 for a perfect model).
+    over the mean squared noise expected for it (1 for a perfect model), ``fit_misfit`` the rms
+    residual over the transient's amplitude |I0 - I_ss|.
     """
 
     noise_rms_pA: float
@@ -318,6 +319,7 @@ class SweepUncertainty:
     ctrl_diff_nF: float | None
     ctrl_diff_se_nF: float | None
     fit_chi2: float | None
+    fit_misfit: float | None
     q_on_corr_se_pC: float | None = None
     q_off_corr_se_pC: float | None = None
     v_test_m_se_mV: float | None = None
@@ -615,6 +617,8 @@ def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: Membran
                 for nu0, amp in noise.lines)
     expected = (cont + lines) * max(resid.size - 3, 1) / resid.size
     chi2 = float(np.mean(resid**2) / expected) if expected > 0 else None
+    scale = abs(p.amplitude_pA / p.gain)
+    misfit = float(np.sqrt(np.mean(resid**2)) / scale) if scale > 0 else None
 
     unc = SweepUncertainty(
         noise_rms_pA=math.sqrt(noise.variance_pA2),
@@ -623,7 +627,7 @@ def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: Membran
         c_lin_se_nF=se["c_lin"], c_m_se_nF=se["c_m"], tau_se_ms=se["tau"], r_s_se_MOhm=se["r_s"],
         r_m_se_MOhm=se.get("r_m"), i_ss_se_pA=se["i_ss"],
         ctrl_diff_nF=None if ctrl_pair is None else ctrl_pair[0], ctrl_diff_se_nF=se.get("ctrl_diff"),
-        fit_chi2=chi2,
+        fit_chi2=chi2, fit_misfit=misfit,
         q_on_corr_se_pC=se.get("q_on_corr"), q_off_corr_se_pC=se.get("q_off_corr"), v_test_m_se_mV=se.get("v_m"),
     )
     return unc, frame
@@ -690,10 +694,11 @@ def statistical_flags(flags: tuple, unc: SweepUncertainty | None, q_on_pC: float
     more than :data:`~signal_core.flags.SIGNIFICANCE_SE` of its standard error; ``controls_disagree``
     only when the control steps' difference also exceeds that many SE; and the transient fit is
     judged by its residuals against the noise floor (``poor_transient_fit`` when their mean square
-    exceeds :data:`~signal_core.flags.FIT_CHI2_MAX` times the noise's) instead of R^2.  Without a
+    exceeds :data:`~signal_core.flags.FIT_CHI2_MAX` times the noise's, and the misfit is worth
+    :data:`~signal_core.flags.FIT_MISFIT_MIN` of the transient) instead of R^2.  Without a
     noise estimate the plain rules stand, and a ``noise_unknown`` remark says so.
     """
-    from signal_core.flags import FIT_CHI2_MAX, SIGNIFICANCE_SE, make_flag
+    from signal_core.flags import FIT_CHI2_MAX, FIT_MISFIT_MIN, SIGNIFICANCE_SE, make_flag
 
     if unc is None:
         return (*flags, make_flag("noise_unknown", "The sweep has too little quiet baseline to estimate its "
@@ -715,7 +720,8 @@ def statistical_flags(flags: tuple, unc: SweepUncertainty | None, q_on_pC: float
         elif f.code == "poor_transient_fit":
             continue
         out.append(f)
-    if not fast and unc.fit_chi2 is not None and unc.fit_chi2 > FIT_CHI2_MAX:
+    if (not fast and unc.fit_chi2 is not None and unc.fit_chi2 > FIT_CHI2_MAX and unc.fit_misfit is not None
+            and unc.fit_misfit > FIT_MISFIT_MIN):
         out.append(make_flag(
             "poor_transient_fit",
             f"The exponential fits the capacitive transient poorly: its residuals are {math.sqrt(unc.fit_chi2):.1f} "
