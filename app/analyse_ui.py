@@ -18,7 +18,7 @@ TARGET = "box_target"
 TAB = "analyse_tab"
 #: the Analyse page's figure tabs, in order; only the open one is drawn.  Short labels: all four fit
 #: the right column of a 1366 px laptop screen and a phone without being cut
-TABS = ("Purple (asymmetric)", "Controls", "Transient", "Sweep (orange)")
+TABS = ("Asymmetric", "Controls", "Transient", "Sweep")
 #: height (px) of the purple plot on Analyse: with the cards, it fits a 1366 x 768 screen
 PURPLE_HEIGHT = 420
 

@@ -30,9 +30,10 @@ WORKFLOW = (
 
 def workflow() -> None:
     """The workflow in one line of links (it wraps on a phone): load, look, analyse, compare, keep."""
-    cols = st.columns(len(WORKFLOW), gap="small")
-    for k, (col, (page, label, icon)) in enumerate(zip(cols, WORKFLOW), 1):
-        col.page_link(page, label=f"{k}. {label}", icon=icon, disabled=page == "pages/1_load.py")
+    with st.container(horizontal=True, wrap=True, gap="small", key="workflow"):
+        for k, (page, label, icon) in enumerate(WORKFLOW, 1):
+            st.page_link(page, label=f"{k}. {label}", icon=icon, disabled=page == "pages/1_load.py",
+                         width="content")
     st.caption("Load recordings (or the demo) → Explore the trace and filter it → Analyse one sweep with a "
                "recipe → fit Q–V sets across files → keep analyses in History.")
 

@@ -1,6 +1,6 @@
 """Help's "how to use each page": a few steps per page, with a screenshot the browser tests take.
 
-``tests/test_browser_layout.py`` saves the screenshots into ``docs/img/howto_<page>.png`` on every run,
+``tests/test_browser_layout.py`` saves the screenshots into ``docs/img/howto_<page>.jpg`` on every run,
 so they show the app as it is; a missing one is named, not an error.
 """
 
@@ -25,7 +25,7 @@ HOWTO: tuple[tuple[str, str, str], ...] = (
      "The sweep (grey) with its command voltage and the protocol's epochs. Build a filter chain on the left "
      "(its effect shows at once, red, and in the power spectrum). Drag across the trace to zoom: the stretch "
      "is drawn below at full detail. With several sweeps, overlay all or some and show their average; "
-     "**Analyse the average** puts it into the recipe."),
+     "**Analyse their average** puts it into the recipe."),
     ("Analyse", "analyse",
      "The recipe on the left, the numbers on the right: Q_on, Q_off, Q_off/Q_on, C_lin, C_m, R_s, R_m, tau. "
      "Set the integration and tail windows by hand or drag across the purple plot; the cards change as you "
@@ -42,8 +42,8 @@ HOWTO: tuple[tuple[str, str, str], ...] = (
 
 
 def image_path(stem: str) -> Path:
-    """Where the browser tests save the screenshot of one page (``docs/img/howto_<stem>.png``)."""
-    return IMG_DIR / f"howto_{stem}.png"
+    """Where the browser tests save the screenshot of one page (``docs/img/howto_<stem>.jpg``)."""
+    return IMG_DIR / f"howto_{stem}.jpg"
 
 
 def show() -> None:

@@ -45,6 +45,11 @@ TAIL_LABELS = {
 _WAVELETS = pywt.wavelist(kind="discrete")
 
 
+def _kind_label(kind: str) -> str:
+    """A filter kind's name in the menus (its code when the registry has a kind without a label here)."""
+    return KIND_LABELS.get(kind, kind)
+
+
 def _seed(key: str, value: Any) -> str:
     """:func:`app.state.keep`: the widget ``key`` with the value it had (even on another page), else ``value``."""
     return state.keep(key, value)
@@ -106,7 +111,7 @@ def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] 
     for pos, row in enumerate(rows):
         rid = row["id"]
         with st.container(border=True):
-            kind = st.selectbox(f"Filter {pos + 1}", KINDS, format_func=KIND_LABELS.get,
+            kind = st.selectbox(f"Filter {pos + 1}", KINDS, format_func=_kind_label,
                                 key=_seed(f"flt_{rid}_kind", row["kind"]))
             values = _filter_inputs(row, kind, fs_hz)
             enabled = st.toggle("switched on", key=_seed(f"flt_{rid}_enabled", bool(row.get("enabled", True))),
@@ -121,7 +126,7 @@ def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] 
         row.clear()
         row.update({"id": rid, "kind": kind, "enabled": enabled, **values})
     add = st.columns([3, 2], vertical_alignment="bottom")
-    new_kind = add[0].selectbox("Add a filter", KINDS, format_func=KIND_LABELS.get, key="chain_new_kind")
+    new_kind = add[0].selectbox("Add a filter", KINDS, format_func=_kind_label, key="chain_new_kind")
     add[1].button("Add", key="btn_add_filter", on_click=state.add_filter, args=(new_kind,), icon=":material/add:",
                   width="stretch")
     try:
@@ -171,13 +176,14 @@ def _manual_changed(side: str) -> None:
 
 
 def _tail_section(p0: AnalysisParams, hint: dict) -> dict:
-    mode = st.selectbox("Tail baseline removed from the purple curves", TAIL_MODES, format_func=TAIL_LABELS.get,
+    mode = st.selectbox("Tail baseline", TAIL_MODES, format_func=TAIL_LABELS.get,
                         key=_seed("rp_tail_mode", p0.tail_mode),
-                    help="The level the asymmetric current settles to. A line fitted over a short window "
+                    help="Removed from the purple curves: the level the asymmetric current settles to. "
+                         "A line fitted over a short window "
                          "extrapolates badly back to the edge: the constant is the safe default.")
     out: dict = {"tail_mode": mode}
     if mode in ("constant", "line"):
-        pct = st.slider("Default tail window: last part of the epoch (%)", 5, 100, step=5,
+        pct = st.slider("Tail window: the epoch's last (%)", 5, 100, step=5,
                         key=_seed("rp_tail_pct", int(round(p0.tail_fraction * 100))))
         out["tail_fraction"] = pct / 100.0
         out["tail_on_ms"] = _window("tail_on", "ON tail window", p0.tail_on_ms, hint.get("tail_on"),
@@ -209,7 +215,7 @@ def _levels_section(p0: AnalysisParams, hint: dict) -> dict:
     """The toggle for V0, Vc, V2 set by hand, and their inputs when on."""
     out: dict = {"v_hold_mV": None, "v_control_mV": None, "v_test_mV": None}
     levels = hint.get("levels") or (-80.0, -100.0, -20.0)
-    if st.toggle("Set the levels V0, Vc, V2 by hand", key=_seed("rp_levels_custom", p0.v_hold_mV is not None),
+    if st.toggle("Levels V0, Vc, V2 by hand", key=_seed("rp_levels_custom", p0.v_hold_mV is not None),
                  help="Replace the detected levels; the edges stay where they were found."):
         c = st.columns(3)
         out["v_hold_mV"] = c[0].number_input("V0 (mV)", step=1.0, format="%.2f",

@@ -42,7 +42,7 @@ def sweep_overlay_picker(n_sweeps: int, sweep: int) -> tuple[list[int], bool]:
     show_avg = st.toggle("Show their average (black)", key=state.keep(AVG, True), disabled=not picked)
     current = state.params().average_sweeps
     if picked:
-        st.button(f"Analyse the average of these {len(picked)} sweep(s)", key="btn_analyse_average",
+        st.button("Analyse their average", key="btn_analyse_average",
                   on_click=_analyse_average, args=(tuple(picked),), icon=":material/functions:",
                   width="stretch", disabled=tuple(picked) == current,
                   help="The recipe then analyses their sample-by-sample average instead of one sweep "

@@ -151,9 +151,9 @@ def sidebar() -> None:
             if len(files) > 1:  # buttons: reachable with Tab, pressed with Enter or Space
                 c1, c2 = st.columns(2)
                 c1.button("Previous file", key="btn_prev_file", on_click=state.step_file, args=(-1,),
-                          icon=":material/skip_previous:", width="stretch", help="The file above in the list")
+                          width="stretch", help="The file above in the list")
                 c2.button("Next file", key="btn_next_file", on_click=state.step_file, args=(1,),
-                          icon=":material/skip_next:", width="stretch", help="The file below in the list")
+                          width="stretch", help="The file below in the list")
             ar = active_recording()
             if ar is not None:
                 rec = ar[1]
@@ -164,10 +164,10 @@ def sidebar() -> None:
                 if rec.n_sweeps > 1:
                     c1, c2 = st.columns(2)
                     c1.button("Previous sweep", key="btn_prev_sweep", on_click=state.step_sweep,
-                              args=(-1, rec.n_sweeps), icon=":material/chevron_left:", width="stretch",
+                              args=(-1, rec.n_sweeps), width="stretch",
                               disabled=ss[state.SWEEP] <= 1)
                     c2.button("Next sweep", key="btn_next_sweep", on_click=state.step_sweep,
-                              args=(1, rec.n_sweeps), icon=":material/chevron_right:", width="stretch",
+                              args=(1, rec.n_sweeps), width="stretch",
                               disabled=ss[state.SWEEP] >= rec.n_sweeps)
                 st.caption(f"{len(files)} file(s) loaded · {rec.n_sweeps} sweep(s) · "
                            f"{rec.fs_hz / 1e3:g} kHz · {rec.duration_s * 1e3:.1f} ms per sweep")
@@ -178,10 +178,15 @@ def sidebar() -> None:
         st.caption(f"Signal Analyzer {APP_VERSION}")
 
 
-def need_active_file() -> tuple[state.LoadedFile, Recording]:
-    """The active file and its recording, or a pointer to the Load page and stop."""
+def need_active_file(title: str | None = None) -> tuple[state.LoadedFile, Recording]:
+    """The active file and its recording, or a pointer to the Load page and stop.
+
+    ``title``: the page's title, drawn here only when there is no file (the page draws it otherwise).
+    """
     ar = active_recording()
     if ar is None:
+        if title:
+            st.title(title)
         st.info("No recording loaded yet. Upload ATF/ABF files or load the demo recording first.", icon=":material/folder_open:")
         st.page_link("pages/1_load.py", label="Go to Load", icon=":material/folder_open:")
         st.stop()
@@ -218,9 +223,10 @@ def fmt(value: float | None, unit: str = "", digits: int = 4) -> str:
     return f"{text} {unit}".strip()
 
 
-def result_cards(result: ChargeResult, *, details: bool = True) -> None:
+def result_cards(result: ChargeResult, *, details: bool = True, border: bool = True) -> None:
     """The numbers of one analysis as metric cards (units in the value, help on hover).
 
+    ``border``: framed cards (without, the labels have room for their units in a narrow column).
     ``details``: also the levels, the protocol's source and the filters below them
     (:func:`result_details`; Analyse shows them in its folded flags summary instead).
     """
@@ -231,7 +237,7 @@ def result_cards(result: ChargeResult, *, details: bool = True) -> None:
         extra = ""
         if value is None and "passive_model" in flagged:
             extra = " Not estimated: see the flag 'passive_model' below."
-        col.metric(q.card_title, fmt(value), help=q.help + extra, border=True)
+        col.metric(q.card_title, fmt(value), help=q.help + extra, border=border)
     if details:
         result_details(result)
 

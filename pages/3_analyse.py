@@ -8,15 +8,17 @@ import streamlit as st
 
 from app import analyse_ui, charts, downloads, figures, history, recipe_ui, state, ui
 
-st.title(":material/show_chart: Analyse")
-lf, rec = ui.need_active_file()
+lf, rec = ui.need_active_file(title=":material/show_chart: Analyse")
 sweep = state.sweep_index()
 avg = state.params().average_sweeps
 which = f"average of sweeps {', '.join(map(str, avg))}" if avg else f"sweep {sweep + 1} of {rec.n_sweeps}"
-st.caption(f"{ui.md_escape(rec.name)} · {which} · results follow every change of the recipe")
 
-left, right = st.columns([1, 2.2], gap="medium")
+# the columns start at the top (the title sits over the recipe): the cards, the flags line and the
+# purple plot then fit one 1366 x 768 screen beside the recipe's main controls
+left, right = st.columns([1, 2.5], gap="medium")
 with left:
+    st.title(":material/show_chart: Analyse")
+    st.caption(f"{ui.md_escape(rec.name)} · {which}")
     params = recipe_ui.recipe_form(rec)
     with st.expander("Load a recipe (.json)", icon=":material/upload_file:"):
         ui.recipe_upload()
@@ -25,7 +27,7 @@ with right:
     result = ui.active_analysis(params)
     if result is not None:
         analyse_ui.remember(result)
-        ui.result_cards(result, details=False)
+        ui.result_cards(result, details=False, border=False)
         analyse_ui.flags_summary(result)
         stem = f"{downloads.safe_stem(lf.name)}_sweep{result.sweep + 1}"
         # on_change="rerun": only the open tab's figure is built and sent (lazy tabs), which
