@@ -23,6 +23,7 @@ __all__ = [
     "SIGNIFICANCE_SE",
     "FLAG_KINDS",
     "FLAG_KIND_BY_CODE",
+    "HUM_MAX_BIAS",
     "OFF_INVALID_FRACTION",
     "POOR_FIT_R2",
     "Q_RATIO_TOLERANCE",
@@ -70,6 +71,8 @@ SETTLE_TAUS = 8.0
 SLOW_CLAMP_MAX_BIAS = 0.02
 #: control steps whose transient integrals differ by more than this fraction are flagged
 CONTROLS_DISAGREE_FRACTION = 0.1
+#: mains_hum fires when 50/60 Hz hum can move C_lin (hum amplitude x control epoch / (|dVc| C_lin)) by more than this
+HUM_MAX_BIAS = 0.03
 #: Q_off is withheld when the test's unsettled ON transient leaves more than this fraction of Q_on in the OFF
 OFF_INVALID_FRACTION = 0.05
 #: q_ratio and controls_disagree fire only when the difference they test exceeds this many standard errors
@@ -150,6 +153,9 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
     _k("off_invalid", "warning", OFF_INVALID_FRACTION, "",
        "The test pulse is too short for its transient to settle (about 7 τ) and differs from the controls: "
        "the OFF subtraction would leave more than {pct:.0f} % of Q_on of linear current, so Q_off is not given."),
+    _k("mains_hum", "warning", HUM_MAX_BIAS, "",
+       "The settled holding current carries 50 or 60 Hz hum that baselines of a few ms catch at random phase: "
+       "it can move C_lin (and the charges) by more than {pct:.0f} %. Add the filter mains:50 or mains:60."),
     _k("passive_model", "warning", None, "",
        "R_m cannot be estimated (a steady current with the wrong sign for a leak, or R_in not above R_s): "
        "C_m is given as τ/R_s and R_m shows '—'."),

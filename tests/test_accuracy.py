@@ -130,3 +130,17 @@ def test_flag_catalogue_drives_the_help_table_and_the_json():
     row = result_row("sim.atf", res)
     assert row["flag_codes"] == [f.code for f in res.flags] and len(row["flags"]) == len(row["flag_codes"])
     assert all(FLAG_KIND_BY_CODE[f.code].severity == f.severity for f in res.flags)
+
+
+@pytest.mark.parametrize(("hum_pA", "filters", "flagged"), [(30.0, "", True), (30.0, "mains:50", False),
+                                                            (0.0, "", False)])
+def test_mains_hum_is_flagged_unless_removed(hum_pA, filters, flagged):
+    # 30 pA of 50 Hz hum on a 0.5 nF, 1 GOhm cell moves C_lin and R_m by 10-30 % through 5 ms baselines
+    cell = _cell(0.5, 5.0, 1000.0)
+    noise = Noise(hum_pA=hum_pA, white_pA=5.0, seed=11)
+    sim = simulate_sweep(cell, lab_pulses(), 50e3, noise)
+    res = analyze_sweep(to_recording([sim]), 0, AnalysisParams(filters=parse_chain(filters) if filters else ()))
+    assert ("mains_hum" in {f.code for f in res.flags}) is flagged
+    if filters:
+        assert res.c_lin_nF == pytest.approx(cell.c_lin_nF, rel=0.03)
+        assert res.r_m_MOhm == pytest.approx(cell.r_m_MOhm, rel=0.05)

@@ -14,6 +14,7 @@ import numpy as np
 
 from signal_core.analysis.average import average_sweeps
 from signal_core.analysis.charges import charge_step, off_invalid_flag, ratio_flag
+from signal_core.analysis.hum import hum_flag
 from signal_core.analysis.passive import passive_parameters
 from signal_core.analysis.pooling import PooledControls, pool_controls
 from signal_core.analysis.responses import CarryOver, SweepIndex, response_step, sample_times_ms
@@ -457,8 +458,9 @@ def analyze_sweep(
             f"the analysis gives numbers out of range ({', '.join(bad) or 'the specific capacitance'} not finite): "
             "the current is too small or too large for these parameters"
         )
+    hum = None if any(f.kind == "mains" for f in params.filters) else hum_flag(sw, prot, pas.tau_ms, pas.c_lin_nF)
     flags = (*resp.flags, *pas.flags, *on.flags, *off.flags, *((invalid,) if invalid else ()),
-             *((q_flag,) if q_flag else ()), *_protocol_flags(rec, prot, params))
+             *((q_flag,) if q_flag else ()), *((hum,) if hum else ()), *_protocol_flags(rec, prot, params))
     unc, frame = from_steps(i, sw, prot, params, pas, on, off, pooled=pooled, sweep=sweep)
     flags = statistical_flags(flags, unc, q_on, q_off, pas.c_lin_nF)
     if frame.q_on_corr_pC is None:
