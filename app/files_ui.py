@@ -50,7 +50,15 @@ def load_demo() -> None:
 
 
 def file_errors() -> None:
-    """One error box per file that could not be read, with the reader's message and a dismiss button."""
+    """One error box per file that could not be read, with the reader's message and a dismiss button.
+
+    Above them, a note per loaded or refused file whose name had to be changed (``signal_core.names``).
+    """
+    shown = {lf.name for lf in state.files().values()} | {name for name, _ in state.errors().values()}
+    for name, notes in state.name_notes().items():
+        if name in shown:
+            st.info(f"**{md_escape(name)}**: the file name was changed: {md_escape('; '.join(notes))}.",
+                    icon=":material/info:")
     for key, (name, message) in list(state.errors().items()):
         box, btn = st.columns([12, 1], vertical_alignment="center")
         if message.startswith(f"{name} is "):  # a size refusal names the file itself

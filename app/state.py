@@ -27,8 +27,11 @@ import streamlit as st
 
 from signal_core.filters.specs import FilterSpec
 from signal_core.io.limits import MAX_UPLOAD_BYTES
+from signal_core.names import clean_name
 from signal_core.params import AnalysisParams
 from signal_core.recording import sha256_hex
+
+from . import streamlit_fixes
 
 __all__ = [
     "LoadedFile",
@@ -60,6 +63,7 @@ __all__ = [
 # session keys
 FILES = "files"
 ERRORS = "file_errors"
+NAME_NOTES = "file_name_notes"
 PENDING = "pending_files"
 SEEN = "seen_upload_ids"
 ACTIVE = "active_sha"
@@ -145,6 +149,7 @@ def init() -> None:
     ss = _ss()
     ss.setdefault(FILES, {})
     ss.setdefault(ERRORS, {})
+    ss.setdefault(NAME_NOTES, {})
     ss.setdefault(PENDING, [])
     ss.setdefault(SEEN, set())
     ss.setdefault(PARAMS, AnalysisParams())
@@ -200,13 +205,22 @@ def on_upload() -> None:
         if file_id in ss[SEEN]:
             continue
         ss[SEEN].add(file_id)
+        # no control characters, direction controls shown as <U+...>, 255 characters at most (issue 16)
+        cleaned = clean_name(streamlit_fixes.upload_name(getattr(up, "file_id", None), up.name))
+        if cleaned.changed:
+            ss[NAME_NOTES][cleaned.name] = cleaned.notes
         # Streamlit refuses bigger files (browser and upload route); this holds whatever the config says,
         # before the bytes are copied
         size = getattr(up, "size", None)
         if size is not None and is_too_large(size):
-            refuse(f"too-large:{file_id}", up.name, too_large_message(up.name, size))
+            refuse(f"too-large:{file_id}", cleaned.name, too_large_message(cleaned.name, size))
             continue
-        queue(up.name, up.getvalue())
+        queue(cleaned.name, up.getvalue())
+
+
+def name_notes() -> dict[str, tuple[str, ...]]:
+    """Cleaned file name -> what was changed in the name as uploaded (see ``signal_core.names``)."""
+    return _ss().setdefault(NAME_NOTES, {})
 
 
 def take_pending() -> list[LoadedFile]:

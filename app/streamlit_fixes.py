@@ -33,7 +33,8 @@ its session and raises on a NUL ("Filename cannot contain null bytes") *before* 
 every later run of that session failed with the generic error page.  The upload route's multipart
 parser (python-multipart) refuses a part header over 4,224 bytes, so names over ~4,100 characters
 failed with ``400`` and the app never heard of them.  :func:`keep_odd_upload_names` stores a NUL in
-a name as U+FFFD (the app then tells the user, see ``app.state.on_upload``) and lets a part header
+a name as U+FFFD (and keeps the name as sent for :func:`upload_name`: the app cleans it with
+``signal_core.names.clean_name`` and says what changed, see ``app.state.on_upload``) and lets a part header
 reach :data:`MAX_PART_HEADER_BYTES`, so the app can shorten the name itself and say so.
 
 The first run of a process (issue 16, found with the protocol client).  An app with a ``pages/``
@@ -61,6 +62,7 @@ __all__ = [
     "keep_odd_upload_names",
     "main_script_first",
     "original_execute_deferred",
+    "upload_name",
     "uploads_allowed",
 ]
 
@@ -262,6 +264,14 @@ def main_script_first() -> None:
 #: the longest multipart part header the upload route accepts (bytes): a file name of ~60,000 characters
 MAX_PART_HEADER_BYTES = 64 * 1024
 _names_patched = False
+#: upload file id -> the name as sent, for names the route had to change (a NUL); read once by the app
+_route_names: dict[str, str] = {}
+
+
+def upload_name(file_id: str | None, stored: str) -> str:
+    """The name an upload was sent with: ``stored`` unless the route changed it (then the original, once)."""
+    with _gate_lock:
+        return _route_names.pop(file_id, stored) if file_id else stored
 
 
 def keep_odd_upload_names() -> bool:
@@ -286,6 +296,10 @@ def keep_odd_upload_names() -> bool:
             from app import memory
 
             if "\0" in (file.name or ""):
+                with _gate_lock:
+                    _route_names[file.file_id] = file.name
+                    while len(_route_names) > 256:
+                        _route_names.pop(next(iter(_route_names)))
                 file = file._replace(name=file.name.replace("\0", "\ufffd"))
             try:
                 return add_file(self, session_id, file)

@@ -39,6 +39,14 @@ def _private_data_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SIGNAL_ANALYZER_DATA_DIR", str(tmp_path_factory.getbasetemp() / "app-data"))
 
 
+@pytest.fixture(autouse=True)
+def _no_memory_governor_in_pytest(monkeypatch):
+    """AppTest runs the app inside pytest's own process, whose resident memory is the whole test run's,
+    not a server's: the app's memory governor (``app.memory``) would refuse parses once the run has
+    grown.  Here its budget is out of reach; ``tests/test_memory_governor.py`` tests it on a real server."""
+    monkeypatch.setattr("app.memory.budget_bytes", lambda: 1 << 50)
+
+
 @pytest.fixture
 def own_database(tmp_path, monkeypatch):
     """The app's history in this test's own SQLite database (SIGNAL_ANALYZER_DATA_DIR = tmp_path),

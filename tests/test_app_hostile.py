@@ -122,8 +122,10 @@ def test_hostile_names_and_comments_render_as_text_on_every_page(sample_bytes):
     no_errors(at)
     assert at.dataframe[0].value["file"].tolist() == [HOSTILE_NAME]
     assert at.dataframe[0].value["comment"].tolist() == [LONG_COMMENT]
-    assert len(at.error) == 1  # the broken file, named in full
-    assert unescape(at.error[0].value).startswith(f"{LONG_NAME} could not be read: line 4")
+    assert len(at.error) == 1  # the broken file, named by its name shortened to 255 characters (issue 16)
+    from signal_core.names import clean_name
+
+    assert unescape(at.error[0].value).startswith(f"{clean_name(LONG_NAME).name} could not be read: line 4")
     pages = [path for path, _, _ in nav.PAGES]
     for page in pages:
         at.switch_page(page).run()
@@ -217,7 +219,7 @@ def test_file_over_the_upload_limit_is_refused_and_the_others_stay(sample_bytes)
     at = new_app()
     upload(at, (SAMPLE, sample_bytes), ("huge <b>.atf", big))
     no_errors(at)
-    assert len(at.error) == 1
+    assert len(at.error) == 1, [e.value for e in at.error]
     text = unescape(at.error[0].value)
     assert text.startswith("huge <b>.atf is 61.2 MB; the limit is 50 MB per file"), text
     assert "\\<b\\>" in at.error[0].value
@@ -372,3 +374,29 @@ def test_a_recipe_cutoff_at_or_above_nyquist_is_shown_as_given_with_the_limit(sa
     assert centre.value == cutoff_hz
     if cutoff_hz >= 50_000.0:
         assert any("Nyquist frequency 50000 Hz" in e.value for e in at.error), [e.value for e in at.error]
+
+
+# ------------------------------------------------------------------ odd file names (issue 16, item 10)
+@pytest.mark.parametrize("raw", ["cell\x00_1.atf", "report\u202efdp.atf", "n" * 6000 + ".atf"],
+                         ids=["nul", "rtl-override", "6000-chars"])
+def test_an_odd_upload_name_is_cleaned_said_and_load_stays_usable(sample_bytes, raw):
+    """A NUL, an RTL override or a name over 5,000 characters: the file loads under the cleaned name
+    (signal_core.names.clean_name), a note says what changed, and the next upload works."""
+    from signal_core.names import clean_name
+
+    expected = clean_name(raw)
+    assert expected.changed and expected.name != raw
+    at = new_app()
+    upload(at, (raw, sample_bytes))
+    no_errors(at)
+    assert [lf.name for lf in at.session_state["files"].values()] == [expected.name]
+    notes = [unescape(i.value) for i in at.info if "file name was changed" in i.value]
+    assert len(notes) == 1 and all(n in notes[0] for n in expected.notes), notes
+    assert "\u202e" not in notes[0] and "\x00" not in notes[0] and len(notes[0]) < 1000
+    at.file_uploader(key="uploader").set_value([(raw, sample_bytes, "text/plain"),
+                                                ("second.atf", sample_bytes, "text/plain")]).run()
+    no_errors(at)
+    assert sorted(lf.name for lf in at.session_state["files"].values()) == sorted([expected.name, "second.atf"])
+    at.switch_page("pages/3_analyse.py").run()
+    no_errors(at)
+    assert "Q_on (pC)" in metrics(at)

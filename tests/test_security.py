@@ -277,7 +277,8 @@ def test_a_locked_session_cannot_upload_and_a_deep_link_opens_after_the_password
 def test_odd_upload_names_reach_the_app_and_load_stays_usable(tmp_path, sample_bytes):
     """Issue 16, item 10, through the upload route: a NUL in a name made every later run of the session
     fail (Streamlit re-checks names before the script runs); a name over ~4,100 characters was refused
-    by the multipart parser (HTTP 400) without a word.  Each now loads, and the next upload still works."""
+    by the multipart parser (HTTP 400) without a word.  Each now loads under its cleaned name with a note
+    saying what changed, and the next upload still works."""
     import asyncio
 
     from tests.st_client import StreamlitClient
@@ -294,14 +295,16 @@ def test_odd_upload_names_reach_the_app_and_load_stays_usable(tmp_path, sample_b
                 again = await c.run()
                 second = await c.upload([("202304_0521.atf", sample_bytes)], key="uploader")
                 seen[name] = (first.errors(), again.errors(), second.errors(),
-                              first.texts("markdown"), second.texts("markdown"))
+                              first.texts("markdown"), second.texts("markdown"), first.texts("alert"))
             finally:
                 await c.close()
 
     with run_app({"SIGNAL_ANALYZER_DATA_DIR": str(tmp_path)}, log_path=tmp_path / "app.log") as url:
         asyncio.run(flow(url))
     for name in names:
-        first_err, again_err, second_err, first_md, second_md = seen[name]
+        first_err, again_err, second_err, first_md, second_md, alerts = seen[name]
+        # the name was cleaned (signal_core.names) and the page says what changed
+        assert any("file name was changed" in a for a in alerts), (name[:20], alerts)
         assert not first_err and not again_err and not second_err, (name[:20], first_err, again_err, second_err)
         assert any("1 file(s) loaded" in t for t in first_md), (name[:20], first_md)
         assert any("2 file(s) loaded" in t for t in second_md), (name[:20], second_md)
