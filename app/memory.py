@@ -28,7 +28,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
-import math
 import os
 import threading
 import time
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from signal_core.errors import SignalCoreError
+from signal_core.io.limits import DEFAULT_MEMORY_MB, ENV_MEMORY_MB, process_budget_bytes
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -62,10 +62,6 @@ __all__ = [
 ]
 
 MB = 2**20
-#: environment variable: the process's memory budget in MB (a positive number; anything else is ignored)
-ENV_MEMORY_MB = "SIGNAL_ANALYZER_MEMORY_MB"
-#: default budget (MB): a 512 MB dyno less room for the interpreter's own slack
-DEFAULT_MEMORY_MB = 480.0
 #: the longest a parse waits for running work to finish before it is refused (s)
 QUEUE_S = 20.0
 #: room the admissions leave free for what they do not count: a page's figures and tables, an analysis,
@@ -88,15 +84,9 @@ class ServerBusyError(SignalCoreError):
 
 
 def budget_bytes() -> int:
-    """The process's memory budget (bytes), read from the environment on every call."""
-    text = os.environ.get(ENV_MEMORY_MB, "").strip()
-    try:
-        mb = float(text) if text else DEFAULT_MEMORY_MB
-    except ValueError:
-        mb = DEFAULT_MEMORY_MB
-    if not (math.isfinite(mb) and mb > 0):
-        mb = DEFAULT_MEMORY_MB
-    return int(mb * MB)
+    """The process's memory budget (bytes): :func:`signal_core.io.limits.process_budget_bytes`
+    (``SIGNAL_ANALYZER_MEMORY_MB``, default 480 MB), read from the environment on every call."""
+    return process_budget_bytes()
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
