@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +25,7 @@ from openpyxl.utils.cell import range_boundaries
 import signal_core
 from signal_core.analysis.batch import ROW_KEYS
 from signal_core.analysis.pipeline import SweepFailure, analyze_recording
+from signal_core.cli import main as cli_main
 from signal_core.export import (
     QUANTITIES,
     ExportEntry,
@@ -642,9 +643,15 @@ def test_real_recording_workbook(sample_recording, sample_bytes):
 
 # ------------------------------------------------------------------------------ command line
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "signal_core", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    """``python -m signal_core ARGS`` started in ``cwd``, run in this process (:func:`signal_core.cli.main`
+    with its output captured; tests/test_cli.py runs the real command once)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli_main(args)
+        except SystemExit as exc:  # argparse: --help and usage errors exit
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return subprocess.CompletedProcess(["signal_core", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
