@@ -105,6 +105,14 @@ def load(data: bytes) -> openpyxl.Workbook:
     return openpyxl.load_workbook(io.BytesIO(data))
 
 
+@pytest.fixture(scope="module")
+def lab_workbook(lab_set) -> openpyxl.Workbook:
+    """The analysis workbook of the lab set with its fit, built and read back once for the tests that only
+    read it (building and parsing it is the slow part)."""
+    entries, fit, _ = lab_set
+    return load(analysis_workbook(entries, fit=fit, exported_at=WHEN))
+
+
 def headers(ws, row: int = 1) -> dict[str, int]:
     return {c.value: c.column for c in ws[row] if c.value is not None}
 
@@ -141,9 +149,9 @@ def series_refs(chart) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------ analysis workbook
 @pytest.mark.slow
-def test_summary_numbers_are_the_results(lab_set):
+def test_summary_numbers_are_the_results(lab_set, lab_workbook):
     entries, fit, _ = lab_set
-    wb = load(analysis_workbook(entries, fit=fit, exported_at=WHEN))
+    wb = lab_workbook
     assert wb.sheetnames == ["Summary", "Parameters", "Curves", "Charts", "Provenance", "Recipe"]
     ws = wb["Summary"]
     cols = headers(ws)
@@ -246,9 +254,9 @@ def test_parameters_sheet_has_recipe_filters_and_epochs(multi):
 
 
 @pytest.mark.slow
-def test_curves_hold_the_result_curves_and_charts_point_at_them(lab_set):
+def test_curves_hold_the_result_curves_and_charts_point_at_them(lab_set, lab_workbook):
     entries, fit, _ = lab_set
-    wb = load(analysis_workbook(entries, fit=fit))
+    wb = lab_workbook
     ws = wb["Curves"]
     charts = wb["Charts"]._charts
     assert len(charts) == 1 + 2 * len(entries)
@@ -299,9 +307,9 @@ def test_curves_hold_the_result_curves_and_charts_point_at_them(lab_set):
 
 
 @pytest.mark.slow
-def test_qv_chart_uses_summary_points_and_the_fitted_line(lab_set):
+def test_qv_chart_uses_summary_points_and_the_fitted_line(lab_set, lab_workbook):
     entries, fit, _ = lab_set
-    wb = load(analysis_workbook(entries, fit=fit))
+    wb = lab_workbook
     qv = wb["Charts"]._charts[0]
     (xp, yp), (xf, yf) = series_refs(qv)
     assert ref_cells(wb, xp) == [expected(e.result.v_test_mV) for e in entries]
