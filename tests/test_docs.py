@@ -94,3 +94,14 @@ def test_help_page_renders_docs_method_md():
     at.switch_page("pages/4_help.py").run()
     no_errors(at)
     assert method_markdown().strip() in [m.value.strip() for m in at.markdown]
+
+
+def test_docs_are_deployed_with_the_app():
+    """Heroku deploys the repository's tracked files, less what .slugignore names: the Help page's method is one."""
+    tracked = subprocess.run(["git", "ls-files", "docs"], cwd=ROOT, capture_output=True, text=True, check=True,
+                             timeout=60).stdout.split()
+    assert "docs/method.md" in tracked
+    ignore = ROOT / ".slugignore"
+    patterns = ignore.read_text().split() if ignore.exists() else []
+    assert not any(p.strip("/").startswith(("docs", "*.md")) for p in patterns)
+    assert METHOD_MD == ROOT / "docs" / "method.md"  # found from the project root, whatever the working directory
