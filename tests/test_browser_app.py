@@ -55,7 +55,8 @@ def cards(pg) -> dict[str, str]:
     out = {}
     for m in pg.locator("[data-testid=stMetric]").all():
         label = m.locator("[data-testid=stMetricLabel]").inner_text().strip()
-        out[label] = m.locator("[data-testid=stMetricValue]").inner_text().strip()
+        # the value, without the standard error a card may show after it ("3.914 ± 0.37")
+        out[label] = m.locator("[data-testid=stMetricValue]").inner_text().split("±")[0].strip()
     return out
 
 
