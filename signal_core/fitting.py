@@ -249,6 +249,9 @@ def _exp_profile_fit(s: np.ndarray, y: np.ndarray, dt_min: float, tau_lo: float,
     grid opens the bracket to ``tau_lo`` or ``tau_hi``, so a decay faster than the sampling or
     no decay at all still ends at those bounds.
     """
+    # in units of the data's range around its mean: a transient of 1e-297 pA neither underflows nor overflows
+    level, scale = float(y.mean()), float(np.ptp(y))
+    y = (y - level) / scale
     sub = np.unique(np.linspace(0, s.size - 1, min(s.size, _GRID_POINTS)).astype(int))
     grid = np.geomspace(max(dt_min / 4, s[-1] * 1e-4), s[-1] * 20, _GRID_TAUS)
     i = int(np.argmin(_exp_linear(s[sub], y[sub], grid)[2]))
@@ -286,7 +289,7 @@ def _exp_profile_fit(s: np.ndarray, y: np.ndarray, dt_min: float, tau_lo: float,
     amp = float(ec @ yc) / see if see > 1e-300 else 0.0
     p = np.array([amp, tau, y_mean - amp * float(e.mean())])
     # Brent stops at ~1e-8 in log(tau); Gauss-Newton steps on all three parameters take the
-    # optimum to machine precision (each step is kept only when it lowers the residual)
+    # optimum to machine precision (a step is kept unless it raises the residual beyond rounding)
     r = y - _exp_model(s, *p)
     best = float(r @ r)
     for _ in range(4):
@@ -304,13 +307,12 @@ def _exp_profile_fit(s: np.ndarray, y: np.ndarray, dt_min: float, tau_lo: float,
             break
         r_trial = y - _exp_model(s, *trial)
         ss_trial = float(r_trial @ r_trial)
-        if ss_trial > best:
+        if ss_trial > best * (1.0 + 1e-13):  # worse beyond rounding: keep what we have
             break
-        p, r, done = trial, r_trial, ss_trial >= best * (1.0 - 1e-15)
-        best = ss_trial
-        if done:
+        p, r, best = trial, r_trial, min(best, ss_trial)
+        if np.all(np.abs(step) <= 1e-12 * np.maximum(np.abs(p), 1e-300)):
             break
-    return float(p[0]), float(p[1]), float(p[2])
+    return float(p[0]) * scale, float(p[1]), float(p[2]) * scale + level
 
 
 def fit_exponential(t, y, *, tau0: float | None = None) -> FitResult:

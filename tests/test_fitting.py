@@ -281,3 +281,14 @@ def test_exponential_fit_reaches_the_least_squares_optimum(seed):
     best = float(res @ res)
     assert all(ssr_at(tau * f) > best for f in (0.999, 1.001))
     assert abs(tau - 9.82) < 5 * r.stderr["tau"]
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-6, 1e6, 1e100])
+def test_exponential_fit_does_not_depend_on_the_unit_of_y(scale):
+    t = np.arange(2000) * 0.01
+    y = 3.0 - 5.0 * np.exp(-t / 2.5) + 0.05 * np.sin(37.0 * t)  # a deterministic "noise"
+    ref = fit_exponential(t, y)
+    got = fit_exponential(t, y * scale)
+    assert got.params["tau"] == pytest.approx(ref.params["tau"], rel=1e-9)
+    assert got.params["amplitude"] == pytest.approx(ref.params["amplitude"] * scale, rel=1e-9)
+    assert got.params["offset"] == pytest.approx(ref.params["offset"] * scale, rel=1e-9)

@@ -34,6 +34,7 @@ from signal_core.recording import UNIT_OVERRIDE_RECORD, Recording, RecordingErro
 __all__ = [
     "AnalysisError",
     "ChargeResult",
+    "OrangeCurve",
     "Flag",
     "SweepFailure",
     "analyze_recording",
@@ -42,6 +43,30 @@ __all__ = [
     "find_protocol",
     "with_unit_override",
 ]
+
+
+@dataclass(frozen=True, eq=False)
+class OrangeCurve:
+    """The filtered current of a sweep, decimated into the orange curve only when someone asks for it.
+
+    The anti-alias filter and block means of :func:`signal_core.filters.chain.decimate` cost about
+    as much as the rest of a sweep's analysis: the figures and the exports need the curve, the
+    numbers (``analyze --json``, the Q-V sets) do not.  :meth:`curve` computes it once and keeps it.
+    """
+
+    t_s: np.ndarray
+    i_pA: np.ndarray
+    fs_hz: float
+    decimate_ms: float
+
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(t_s, i_pA)`` of the orange curve: times (s) and decimated current (pA), read-only."""
+        got = self.__dict__.get("_curve")
+        if got is None:
+            t, y = _orange(self.t_s, self.i_pA, self.fs_hz, self.decimate_ms)
+            got = (_ro(t), _ro(y))
+            object.__setattr__(self, "_curve", got)  # a cache, not a value: the dataclass stays frozen
+        return got
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +113,6 @@ class ChargeResult:
     protocol: Protocol
     params: AnalysisParams
     guard_ms: float
-    t_orange_s: np.ndarray
-    i_orange_pA: np.ndarray
     t_ctrl_ms: np.ndarray
     dark_blue_on_pA_per_mV: np.ndarray
     magenta_on_pA_per_mV: np.ndarray
@@ -127,6 +150,7 @@ class ChargeResult:
     flags: tuple[Flag, ...] = field(default=())
     uncertainty: SweepUncertainty | None = None
     membrane: MembraneFrame | None = None
+    orange: OrangeCurve | None = field(default=None, repr=False)
 
     # standard errors (signal_core.analysis.uncertainty) and the membrane frame: None where not available
     def _se(self, name: str) -> float | None:
@@ -195,6 +219,16 @@ class ChargeResult:
     @property
     def v_test_mV(self) -> float:
         return self.protocol.v_test_mV
+
+    @property
+    def t_orange_s(self) -> np.ndarray:
+        """Times (s) of the orange curve: decimated when first asked for (``analyze --json`` never asks)."""
+        return self.orange.curve()[0] if self.orange is not None else np.empty(0)
+
+    @property
+    def i_orange_pA(self) -> np.ndarray:
+        """The orange curve (pA): the filtered current, decimated when first asked for."""
+        return self.orange.curve()[1] if self.orange is not None else np.empty(0)
 
     @property
     def t_ctrl_fit_ms(self) -> np.ndarray:
@@ -468,7 +502,6 @@ def analyze_sweep(
                                                         "corrected for R_s (membrane frame empty)."))
     if pooled is not None:
         flags = (*flags, make_flag("controls_model", f"The {pooled.describe()}."))
-    t_orange, i_orange = _orange(rec, i, fs, params)
     return ChargeResult(
         sweep=sweep,
         name=rec.name,
@@ -476,8 +509,6 @@ def analyze_sweep(
         protocol=prot,
         params=params,
         guard_ms=sw.guard / fs * 1e3,
-        t_orange_s=_ro(t_orange),
-        i_orange_pA=_ro(i_orange),
         t_ctrl_ms=_ro(sample_times_ms(resp.len_ctrl, fs)),
         dark_blue_on_pA_per_mV=_ro(resp.dark_on),
         magenta_on_pA_per_mV=_ro(resp.magenta_on),
@@ -515,6 +546,7 @@ def analyze_sweep(
         flags=tuple(flags),
         uncertainty=unc,
         membrane=frame,
+        orange=OrangeCurve(rec.t_s[: i.size], i, fs, params.decimate_ms),
     )
 
 
@@ -593,13 +625,13 @@ def _protocol_flags(rec: Recording, prot: Protocol, params: AnalysisParams) -> l
     return flags
 
 
-def _orange(rec: Recording, i: np.ndarray, fs: float, params: AnalysisParams) -> tuple[np.ndarray, np.ndarray]:
+def _orange(t_s: np.ndarray, i: np.ndarray, fs: float, decimate_ms: float) -> tuple[np.ndarray, np.ndarray]:
     """The decimated (orange) curve and its times (s)."""
-    factor = max(1, int(round(params.decimate_ms * 1e-3 * fs)))
+    factor = max(1, int(round(decimate_ms * 1e-3 * fs)))
     if factor > 1 and i.size // factor >= 2:
         i_orange, _ = decimate(i, fs, factor)
-        return decimated_time(rec.t_s[: i.size], factor), i_orange  # the sweep's own length
-    return rec.t_s[: i.size], i
+        return decimated_time(t_s[: i.size], factor), i_orange  # the sweep's own length
+    return t_s[: i.size], i
 
 
 def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> list[ChargeResult | SweepFailure]:
