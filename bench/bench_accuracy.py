@@ -11,7 +11,7 @@ median and the worst error against truth, then every case outside the bounds of 
 whether the flag that excuses it fired (a case outside its bounds is fine only when its flag
 says so).  Cases without noise measure the bias; noisy cases the error of one draw.
 
-    python bench/bench_accuracy.py [--fast]
+    python bench/bench_accuracy.py [--fast] [--se]
 """
 
 from __future__ import annotations
@@ -197,6 +197,9 @@ def evaluate(case: Case) -> Outcome:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="only the tests' subset")
+    ap.add_argument("--se", action="store_true",
+                    help="then the uncertainty bench (bench/bench_uncertainty.py: SE vs SD, false alarms, pooling, "
+                    "membrane frame; its --fast version with --fast)")
     args = ap.parse_args()
     grid = [c for c in cases() if c.fast or not args.fast]
     t0 = time.perf_counter()
@@ -218,6 +221,11 @@ def main() -> None:
             print(f"  {'yes' if excused else 'NO ':3s} {o.case.name:50s} {k:14s} {e * 100:+8.2f}%  "
                   f"flags {','.join(o.codes) or '-'}")
     print(f"\n{n_bad} unexcused case(s) outside the bounds")
+    if args.se:
+        from bench_uncertainty import main as uncertainty_main
+
+        print()
+        uncertainty_main(["--fast"] if args.fast else [])
 
 
 if __name__ == "__main__":

@@ -496,7 +496,7 @@ def analyze_sweep(
     flags = (*resp.flags, *pas.flags, *on.flags, *off.flags, *((invalid,) if invalid else ()),
              *((q_flag,) if q_flag else ()), *((hum,) if hum else ()), *_protocol_flags(rec, prot, params))
     unc, frame = from_steps(i, sw, prot, params, pas, on, off, pooled=pooled, sweep=sweep)
-    flags = statistical_flags(flags, unc, q_on, q_off, pas.c_lin_nF)
+    flags = statistical_flags(flags, unc, q_on, q_off)
     if frame.q_on_corr_pC is None:
         flags = (*flags, make_flag("no_membrane_frame", "R_m cannot be estimated, so the charges and V_test are not "
                                                         "corrected for R_s (membrane frame empty)."))

@@ -33,7 +33,6 @@ from signal_core.analysis.uncertainty import (
     fit_influence,
     quiet_segments,
     response_positions,
-    trapezoid_weights,
 )
 from signal_core.fitting import FitError, fit_exponential
 from signal_core.flags import AnalysisError
@@ -244,7 +243,7 @@ def pool_controls(
         raise AnalysisError("the control steps are too short for a model of their response")
 
     # C_lin per sweep (transient above its last fifth, per mV) and its SE: which sweeps agree
-    trap = trapezoid_weights(length, slice(0, length), 1.0 / fs)
+    trap = np.full(length, 1.0 / fs)  # the midpoint rule, as responses.integral_pC
     n_end = max(2, length // 5)
     g = trap.copy()
     g[length - n_end:] -= trap.sum() / n_end

@@ -35,7 +35,6 @@ __all__ = [
     "estimate_noise",
     "fit_influence",
     "quiet_segments",
-    "trapezoid_weights",
 ]
 
 #: a spectral bin this many times above the median of its neighbourhood is an interference line, not noise
@@ -87,10 +86,28 @@ class NoiseSpectrum:
         return tuple(nu * self.fs_hz for nu, _ in self.lines)
 
     def variances(self, weights: np.ndarray) -> np.ndarray:
-        """Variance of ``sum_n w_n i_n`` for each row of ``weights`` (rows of length <= the sweep), pA^2 x w^2."""
+        """Variance of ``sum_n w_n i_n`` for each row of ``weights`` (rows of length <= the sweep), pA^2 x w^2.
+
+        Each row is cropped to where it is not zero (the noise is stationary, and a line's effect
+        does not depend on its phase), and rows of similar span share one FFT length.
+        """
         w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        n = w.shape[1]
-        nfft = 1 << max(1, (n - 1).bit_length())
+        out = np.zeros(w.shape[0])
+        spans = []
+        for k, row in enumerate(w):
+            nz = np.flatnonzero(row)
+            spans.append((k, int(nz[0]), int(nz[-1]) + 1) if nz.size else (k, 0, 1))
+        groups: dict[int, list[tuple[int, int, int]]] = {}
+        for k, a, b in spans:
+            groups.setdefault(1 << max(1, (b - a - 1).bit_length()), []).append((k, a, b))
+        for nfft, members in groups.items():
+            block = np.zeros((len(members), nfft))
+            for j, (k, a, b) in enumerate(members):
+                block[j, :b - a] = w[k, a:b]
+            out[[k for k, _, _ in members]] = self._block_variances(block, nfft)
+        return out
+
+    def _block_variances(self, w: np.ndarray, nfft: int) -> np.ndarray:
         spec = np.fft.rfft(w, nfft, axis=1)
         nu = np.arange(spec.shape[1]) / nfft
         s = np.interp(nu, self.nu, self.psd) / 2.0  # two-sided density
@@ -98,12 +115,13 @@ class NoiseSpectrum:
         c[0] = 1.0
         if nfft % 2 == 0:
             c[-1] = 1.0
-        var = (np.abs(spec) ** 2 * (c * s)).sum(axis=1) / nfft
+        var = ((spec.real**2 + spec.imag**2) * (c * s)).sum(axis=1) / nfft
         if self.lines:
-            idx = np.arange(n)
-            for nu0, amp in self.lines:
-                ph = np.exp(-2j * np.pi * nu0 * idx)
-                var = var + amp * amp / 2.0 * np.abs(w @ ph) ** 2
+            idx = np.arange(w.shape[1])
+            for nu0, amp in self.lines:  # elementwise sums, not BLAS: its threads stall on a busy machine
+                ph = 2 * np.pi * nu0 * idx
+                re, im = (w * np.cos(ph)).sum(axis=1), (w * np.sin(ph)).sum(axis=1)
+                var = var + amp * amp / 2.0 * (re * re + im * im)
         return var
 
 
@@ -151,8 +169,8 @@ def _segment_len(fs_hz: float, longest: int) -> int:
 def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> NoiseSpectrum | None:
     """The sweep's noise spectrum from its quiet segments; None when they are too short to tell.
 
-    Each segment is detrended (a line), its Welch spectrum (Blackman-Harris window, half
-    overlap) averaged with the others by their number of windows; lines standing
+    The segments' Welch spectra (Blackman-Harris window, half overlap, each window's straight line removed) are
+    averaged by their number of windows; lines standing
     :data:`LINE_RATIO` times above the local median are taken out of the continuous part and
     refined on the quiet samples (frequency to a fraction of a Welch bin, then amplitude by
     least squares at that frequency).
@@ -170,7 +188,7 @@ def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> Noi
     for s in segs:
         x = np.asarray(i_pA[s], dtype=np.float64)
         nu, p = welch(x, fs=1.0, window="blackmanharris", nperseg=nper, noverlap=nper // 2,
-                      detrend="linear", scaling="density")
+                      detrend=_detrend_line, scaling="density")
         k = 1 + (x.size - nper) // (nper // 2)
         acc = p * k if acc is None else acc + p * k
         count += k
@@ -188,9 +206,20 @@ def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> Noi
         lo, hi = max(0, b - _LINE_HALF_BINS), min(psd.size, b + _LINE_HALF_BINS + 1)
         side = np.r_[psd[max(0, lo - 3 * _LINE_HALF_BINS):lo], psd[hi:hi + 3 * _LINE_HALF_BINS]]
         cont[lo:hi] = float(np.median(side)) if side.size else float(med[b])
-    cont[:_LOW_BINS] = float(np.median(cont[_LOW_BINS:2 * _LOW_BINS]))
+    # the lowest bins (biased by each window's detrending) take the mean level of the next 2 x _LOW_BINS: the
+    # windowed sums of a charge weigh mostly these frequencies, and a mean of many bins is a steadier estimate
+    cont[:_LOW_BINS] = float(np.mean(cont[_LOW_BINS:3 * _LOW_BINS]))
     lines = _refine_lines(i_pA, segs, [nu[b] for b in peaks], 1.0 / nper) if peaks else ()
     return NoiseSpectrum(fs_hz=float(fs_hz), nu=nu, psd=cont, lines=lines, n_samples=int(total))
+
+
+def _detrend_line(x: np.ndarray) -> np.ndarray:
+    """``x`` less its least-squares straight line along the last axis (closed form: no BLAS, whose threads stall
+    on a busy machine)."""
+    t = np.arange(x.shape[-1]) - (x.shape[-1] - 1) / 2.0
+    mean = x.mean(axis=-1, keepdims=True)
+    slope = (x * t).sum(axis=-1, keepdims=True) / (t * t).sum()
+    return x - mean - slope * t
 
 
 def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu: float
@@ -224,7 +253,8 @@ def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu:
         # 2: phase of each whole segment against its centre, across the sweep
         zs, tcs, ws = [], [], []
         for n, x in zip(idx, xs, strict=True):
-            zs.append(complex(x @ np.exp(-2j * np.pi * nu * n)))
+            ph = 2 * np.pi * nu * n
+            zs.append(complex((x * np.cos(ph)).sum(), -(x * np.sin(ph)).sum()))
             tcs.append(float(n.mean()))
             ws.append(float(x.size))
         if len(zs) > 1:
@@ -239,21 +269,11 @@ def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu:
         for n, x in zip(idx, xs, strict=True):
             ph = 2 * np.pi * nu * n
             cs, sn = np.cos(ph), np.sin(ph)
-            m += np.array([[cs @ cs, cs @ sn], [cs @ sn, sn @ sn]])
-            rhs += np.array([cs @ x, sn @ x])
+            m += np.array([[(cs * cs).sum(), (cs * sn).sum()], [(cs * sn).sum(), (sn * sn).sum()]])
+            rhs += np.array([(cs * x).sum(), (sn * x).sum()])
         ab = np.linalg.lstsq(m, rhs, rcond=None)[0]
         out.append((float(nu), float(math.hypot(*ab))))
     return tuple(out)
-
-
-def trapezoid_weights(length: int, sl: slice, dt_s: float) -> np.ndarray:
-    """Weights (s) of the trapezoid integral over ``sl`` of a curve of ``length`` samples."""
-    u = np.zeros(length)
-    a, b = sl.start, min(sl.stop, length)
-    if b - a >= 2:
-        u[a:b] = dt_s
-        u[a] = u[b - 1] = 0.5 * dt_s
-    return u
 
 
 def fit_influence(t: np.ndarray, amplitude: float, tau: float, offset: float) -> np.ndarray:
@@ -537,7 +557,7 @@ def sweep_weights(
     else:
         g_iss = np.zeros(length)
         g_iss[length - p.n_ss:] = 1.0 / p.n_ss
-    trap = trapezoid_weights(length, slice(0, length), 1.0 / fs)
+    trap = np.full(length, 1.0 / fs)  # the midpoint rule of responses.integral_pC: every sample a full interval
     g_clin = (trap - trap.sum() * g_iss) / p.dv_ctrl_mV
     g_rs = -p.dv_ctrl_mV * 1e3 / i0**2 * g_i0
     grads = {"c_lin": g_clin, "tau": g_tau, "r_s": g_rs, "i_ss": g_iss}
@@ -568,7 +588,7 @@ def sweep_weights(
         per_step.append(w)
     ctrl_pair = None
     if len(per_step) > 1:
-        vals = np.array([w @ i_pA for w in per_step])
+        vals = np.array([float((w * i_pA).sum()) for w in per_step])
         hi, lo = int(np.argmax(vals)), int(np.argmin(vals))
         ctrl_pair = (float(vals[hi] - vals[lo]), per_step[hi] - per_step[lo])
 
@@ -585,7 +605,7 @@ def sweep_weights(
         a, base = pos["test_on"]
         w_hold = book.zeros()
         w_hold[base] = 1.0 / (base.stop - base.start)
-        i_hold = float(w_hold @ i_pA)
+        i_hold = float((w_hold * i_pA).sum())
         u_tail = np.zeros(u_on.size)
         if tail_mode == "constant":
             u_tail[tail_on_sl] = 1.0 / (tail_on_sl.stop - tail_on_sl.start)
@@ -686,8 +706,7 @@ def from_steps(i_pA: np.ndarray, sw, prot, params, pas, on, off, *, pooled=None,
 SETTLE_TAUS_NOISE = 8.0
 
 
-def statistical_flags(flags: tuple, unc: SweepUncertainty | None, q_on_pC: float, q_off_pC: float | None,
-                      c_lin_nF: float) -> tuple:
+def statistical_flags(flags: tuple, unc: SweepUncertainty | None, q_on_pC: float, q_off_pC: float | None) -> tuple:
     """The flags with ``q_ratio``, ``controls_disagree`` and ``poor_transient_fit`` made statistical tests.
 
     With the sweep's noise known: ``q_ratio`` stays only when Q_on + Q_off also differs from 0 by

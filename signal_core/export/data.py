@@ -247,6 +247,14 @@ PARAM_INFO: dict[str, tuple[str, str]] = {
     "current_unit": ("", "the current channel's real unit when the file labels it wrongly (none: the file's)"),
     "voltage_unit": ("", "the recorded voltage channel's real unit when the file labels it wrongly (none: the file's)"),
     "average_sweeps": ("", "sweeps (1-based) averaged sample by sample and analysed as one; empty: each alone"),
+    "pool_controls": ("", "true: the control response is pooled over every sweep of the recording whose controls "
+                          "agree within their errors (false: each sweep's own)"),
+    "control_model": ("", "what is subtracted from the test: average (the controls' mean), exp1 / exp2 (one / two "
+                          "fitted exponentials plus a steady level, from the end of the filter's spread on)"),
+    "qv_frame": ("", "Q-V fits: pipette (charges as recorded) or membrane (Q (R_s + R_m) / R_m against "
+                     "V_m = V_test - I R_s)"),
+    "qv_exclude_flagged": ("", "Q-V fits leave out the points that carry a warning"),
+    "qv_joint": ("", "Q-V fits Q_on and -Q_off together"),
 }
 
 

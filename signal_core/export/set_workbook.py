@@ -198,6 +198,9 @@ def set_workbook(
     fit_ref = None
     if fit is not None:
         row += 1 + write_fit_table(ws, row, fit, sh)
+        for warning in fit.warnings:  # the fit's own warnings (signal_core.qv.fit_warnings)
+            put_text(ws, row, 0, f"Warning: {warning}", sh.note)
+            row += 1
         fit_ref = write_fit_line(ws, 3, 14, fit, *entries_v_range(entries), sh)
     if len(entries) >= 1:
         ws.insert_chart(row + 1, 0, qv_chart(wb, ws.name, 4, 3 + len(entries), 3, 4, fit_ref,
