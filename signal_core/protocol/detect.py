@@ -62,8 +62,9 @@ def noise_mV(v_mV: np.ndarray) -> float:
     v = np.asarray(v_mV, dtype=np.float64)
     if v.size < 3:
         return 0.0
-    d = np.diff(v)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    d = np.diff(v)  # our own arrays: the medians may reorder them instead of copying
+    dev = np.abs(d - np.median(d, overwrite_input=True))
+    return float(1.4826 * np.median(dev, overwrite_input=True) / math.sqrt(2.0))
 
 
 def _segments(v: np.ndarray, fs_hz: float, threshold_mV: float) -> list[tuple[int, int, float]]:
@@ -96,14 +97,15 @@ def _segments(v: np.ndarray, fs_hz: float, threshold_mV: float) -> list[tuple[in
         return [(0, n, float(np.median(v)))]
     levels = [float(np.median(v[s:e])) for s, e in flats]
     # merge neighbours whose levels do not differ by a step
-    merged: list[list] = [[flats[0][0], flats[0][1], [levels[0]]]]
+    merged: list[list] = [[flats[0][0], flats[0][1], [levels[0]]]]  # start, end, levels of its flats
     for (s, e), lv in zip(flats[1:], levels[1:]):
         if abs(lv - np.median(merged[-1][2])) < threshold_mV:
             merged[-1][1] = e
             merged[-1][2].append(lv)
         else:
             merged.append([s, e, [lv]])
-    segs = [(s, e, float(np.median(v[s:e]))) for s, e, _ in merged]
+    # a segment of one flat keeps that flat's median (the same samples); merged ones take their own
+    segs = [(s, e, lvs[0] if len(lvs) == 1 else float(np.median(v[s:e]))) for s, e, lvs in merged]
     # edges: the first sample past the midpoint between neighbouring levels
     out: list[tuple[int, int, float]] = []
     cut = 0
@@ -171,7 +173,7 @@ def detect_protocol(
     if peak > MAX_ABS_VOLTAGE_MV:
         raise ProtocolError(f"the voltage channel reaches {peak:.3g} mV, beyond +/-{MAX_ABS_VOLTAGE_MV:g} mV: "
                             "not a command voltage (a wrong unit in the file, or damaged data)")
-    fs = 1.0 / float(np.median(np.diff(t))) if t.size > 1 else 1.0
+    fs = 1.0 / float(np.median(np.diff(t), overwrite_input=True)) if t.size > 1 else 1.0
     duration = float(t[-1] - t[0]) + 1.0 / fs
     what = "the protocol (command)" if source == COMMAND_SOURCE else "the voltage channel"
     noise = noise_mV(v)
