@@ -95,6 +95,7 @@ def test_save_from_analyse_lists_it_with_the_analysis_numbers(saved_sample, samp
     assert any(key in c.value for c in at.code)  # the workspace link
 
 
+@pytest.mark.slow
 def test_reopen_link_loads_recording_recipe_and_sweep(sample_bytes, tmp_path):
     recipe = AnalysisParams(baseline_ms=3.0, integrate_on_ms=(0.5, 30.0))
     at = new_app()
@@ -166,6 +167,7 @@ def test_delete_asks_for_confirmation(saved_sample):
     assert any("keeps the analyses you save" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_search_and_sort(sample_bytes):
     at = new_app()
     upload(at, (SAMPLE, sample_bytes))
@@ -189,6 +191,7 @@ def test_search_and_sort(sample_bytes):
     assert not at.dataframe and any("No saved analysis matches" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_export_selected_rows_rebuilds_the_analyses(sample_bytes, tmp_path):
     from openpyxl import load_workbook
 

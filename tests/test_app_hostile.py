@@ -146,6 +146,7 @@ def test_hostile_names_and_comments_render_as_text_on_every_page(sample_bytes):
     assert any(unescape(c.value).startswith(f"{HOSTILE_NAME} · sweep 1 of 1") for c in at.caption)
 
 
+@pytest.mark.slow
 def test_hostile_name_is_kept_verbatim_in_history_and_the_workbook(sample_bytes, tmp_path):
     at = new_app()
     upload(at, (HOSTILE_NAME, hostile_atf(sample_bytes)))

@@ -200,6 +200,7 @@ def test_qv_writes_the_set_workbook(qv_set, tmp_path):
     assert "0001" in wb.sheetnames and len(wb.sheetnames) == len(qv_set) + 1
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error(sample_path):
     proc = run("analyze", str(sample_path), "--scheduler", "tcp://127.0.0.1:9")
     assert proc.returncode == 1

@@ -241,6 +241,7 @@ def test_identical_numbers_in_process_processes_and_dask(mixed_sizes, junk, dask
     assert analyze_files([], PARAMS, workers=2) == []
 
 
+@pytest.mark.slow
 def test_qv_summary_is_the_cli_output(set_a, junk, capsys):
     paths = [*set_a, junk]
     assert cli.main(["qv", *map(str, paths), "--json"]) == 2
