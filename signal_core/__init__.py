@@ -58,6 +58,7 @@ _PUBLIC: dict[str, str] = {
     "curves_csv": "signal_core.export",
     "recipe_json": "signal_core.export",
     "demo_recording": "signal_core.synthetic",
+    "SignalCoreError": "signal_core.errors",
 }
 
 __all__ = [  # a literal list (linters read it); tests/test_public_api.py checks it matches _PUBLIC
@@ -68,6 +69,7 @@ __all__ = [  # a literal list (linters read it); tests/test_public_api.py checks
     "QvFit",
     "QvPoint",
     "Recording",
+    "SignalCoreError",
     "SweepFailure",
     "__version__",
     "analysis_workbook",
@@ -87,6 +89,7 @@ __all__ = [  # a literal list (linters read it); tests/test_public_api.py checks
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time the names load on first use
     from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
+    from signal_core.errors import SignalCoreError
     from signal_core.export import (
         ExportEntry,
         analysis_workbook,

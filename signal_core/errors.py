@@ -36,7 +36,22 @@ __all__ = ["RecordingFormatError", "SignalCoreError"]
 
 
 class SignalCoreError(ValueError):
-    """Something a user can cause (a file, a parameter, data the analysis cannot use); the message says what."""
+    """Something a user can cause (a file, a parameter, data the analysis cannot use); the message says what.
+
+    Catch this one class around anything that reads a user's file or parameters; the message is
+    written for a physiologist (units included) and can be shown as it is.
+
+    Examples
+    --------
+    A Butterworth cutoff needs a frequency in Hz:
+
+    >>> import signal_core as sc
+    >>> try:
+    ...     sc.AnalysisParams(filters=["butter"])
+    ... except sc.SignalCoreError as exc:
+    ...     print(type(exc).__name__, "Hz" in str(exc))
+    FilterError True
+    """
 
 
 class RecordingFormatError(SignalCoreError):
