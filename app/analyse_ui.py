@@ -20,7 +20,7 @@ TAB = "analyse_tab"
 #: the right column of a 1366 px laptop screen and a phone without being cut
 TABS = ("Asymmetric", "Controls", "Transient", "Sweep")
 #: height (px) of the purple plot on Analyse: with the cards, it fits a 1366 x 768 screen
-PURPLE_HEIGHT = 420
+PURPLE_HEIGHT = 375
 
 
 def remember(result: ChargeResult) -> None:

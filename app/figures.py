@@ -395,7 +395,7 @@ def purple_figure(result, *, selectable: bool = True, smooth_curves: bool = Fals
         fig.update_yaxes(title_text=f"I {label} (pA)", row=row, col=1)
     _add_all(fig, shapes, labels)
     fig.update_xaxes(title_text="time from edge (ms)", row=2, col=1)
-    return _layout(fig, height=int(height), selectable=selectable, top=55)
+    return _layout(fig, height=int(height), selectable=selectable, top=45)
 
 
 def transient_figure(result, *, smooth_curves: bool = False, n_out: int = MAX_POINTS) -> go.Figure:
