@@ -9,7 +9,7 @@ that cannot run as formulas).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
@@ -28,8 +28,8 @@ from .sets_ui import Analysed
 from .state import LoadedFile
 from .ui import md_escape
 
-__all__ = ["DL_SET", "OFFSET", "QUANTITY", "download_row", "fit_frame", "fit_options", "fit_results", "min_points",
-           "table_csv"]
+__all__ = ["DL_SET", "EXCLUDE_FLAGGED", "FRAME", "JOINT", "OFFSET", "QUANTITY", "download_row", "fit_frame",
+           "fit_options", "fit_results", "fit_warnings", "frame_points", "hygiene_options", "min_points", "table_csv"]
 
 # session keys
 QUANTITY = "qv_quantity"
@@ -53,6 +53,38 @@ def fit_options(params: AnalysisParams) -> tuple[str, bool]:
     st.caption(f"z = RT/(F k), the effective valence, at {params.temperature_C:g} °C: the recipe's temperature "
                "(change it on **Analyse**). Dotted lines mark V_half; hollow grey points are excluded.")
     return quantity, with_offset
+
+
+FRAME = "qv_frame"
+EXCLUDE_FLAGGED = "qv_exclude_flagged"
+JOINT = "qv_joint"
+
+
+def hygiene_options(params: AnalysisParams) -> dict:
+    """The membrane-frame, exclude-flagged and joint switches (defaults from the recipe); ``fit_sets`` keywords."""
+    membrane = st.toggle("Membrane frame (correct for R_s)", key=state.keep(FRAME, params.qv_frame == "membrane"),
+                         help="Fit Q × (R_s + R_m) / R_m against the membrane potential V_m = V2 − I R_s instead of "
+                              "the charge and V2 the pipette saw. Points without R_m are left out.")
+    exclude = st.toggle("Leave out flagged points", key=state.keep(EXCLUDE_FLAGGED, params.qv_exclude_flagged),
+                        help="Points whose analysis carries a warning are not fitted.")
+    joint = st.toggle("Fit Q_on and −Q_off together", key=state.keep(JOINT, params.qv_joint),
+                      help="One Boltzmann through both charges of every point (charges in pC).")
+    return {"frame": "membrane" if membrane else "pipette", "exclude_flagged": exclude, "joint": joint}
+
+
+def frame_points(pts: Sequence[QvPoint], frame: str) -> list[QvPoint]:
+    """The points as the figure and table should show them: in the membrane frame V_m and the corrected charges."""
+    if frame != "membrane":
+        return list(pts)
+    return [replace(p, v_test_mV=p.v_test_m_mV, q_on_pC=p.q_on_corr_pC, q_off_pC=p.q_off_corr_pC) for p in pts]
+
+
+def fit_warnings(fits: Mapping[str, QvFit | str]) -> None:
+    """Each fit's warnings (signal_core.qv.fit_warnings), one box per set."""
+    for s_id, fit in fits.items():
+        if isinstance(fit, QvFit) and fit.warnings:
+            st.warning(f"Set {md_escape(set_label(s_id))}: " + "; ".join(md_escape(w) for w in fit.warnings) + ".",
+                       icon=":material/warning:")
 
 
 def min_points(with_offset: bool) -> int:

@@ -237,7 +237,13 @@ def result_cards(result: ChargeResult, *, details: bool = True, border: bool = T
         extra = ""
         if value is None and "passive_model" in flagged:
             extra = " Not estimated: see the flag 'passive_model' below."
-        col.metric(q.card_title, fmt(value), help=q.help + extra, border=border)
+        se = getattr(result, f"{q.name}_se_{q.unit}", None) if q.unit else None  # e.g. q_on_se_pC
+        # the standard error under the value, grey and without an arrow: the value keeps the card's width
+        delta = None if value is None or se is None else f"± {fmt(se, digits=2)}"
+        if delta is not None:
+            extra += " ± is the standard error, from this sweep's own noise."
+        col.metric(q.card_title, fmt(value), delta=delta, delta_color="off", delta_arrow="off",
+                   help=q.help + extra, border=border)
     if details:
         result_details(result)
 

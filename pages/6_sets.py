@@ -38,12 +38,20 @@ pts = sets_ui.points(an, params)
 plot_col, options_col = st.columns([3, 1], gap="large")
 with options_col:
     quantity, with_offset = qv_results.fit_options(params)
-fits = fit_sets(pts, quantity=quantity, with_offset=with_offset, temperature_C=params.temperature_C)
+    hygiene = qv_results.hygiene_options(params)
+fit_quantity = "joint" if hygiene["joint"] and quantity != "q_on_per_c_m" else quantity
+fits = fit_sets(pts, quantity=fit_quantity, with_offset=with_offset, temperature_C=params.temperature_C,
+                frame=hygiene["frame"] if quantity != "q_on_per_c_m" else "pipette",
+                exclude_flagged=hygiene["exclude_flagged"])
 with plot_col, ui.guard("Drawing the Q–V plot"):
-    charts.show(qv_figure(pts, fits, quantity=quantity, names=an.names), key="qv_chart", name=f"qv_{quantity}")
+    shown = qv_results.frame_points(pts, hygiene["frame"] if quantity != "q_on_per_c_m" else "pipette")
+    charts.show(qv_figure(shown, fits, quantity=quantity, names=an.names), key="qv_chart", name=f"qv_{quantity}")
+    if hygiene["frame"] == "membrane" and quantity != "q_on_per_c_m":
+        st.caption("Membrane frame: x is the membrane potential V_m = V2 − I R_s, y the charge × (R_s + R_m) / R_m.")
 
 st.subheader("Boltzmann fit per set")
 qv_results.fit_results(fits, pts, quantity, with_offset)
+qv_results.fit_warnings(fits)
 
 st.subheader(f"Recordings ({len(pts)} point(s))")
 df = sets_ui.edit_table(pts, an)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from signal_core.fitting import fit_boltzmann
+from signal_core.params import AnalysisParams
 from signal_core.qv import MAX_REL_SE, fit_qv
 from signal_core.sets import QvPoint, fit_points
 
@@ -82,3 +83,53 @@ def test_joint_fit_uses_on_and_off():
     fit = fit_points(pts, quantity="joint")
     assert fit.n_points == 2 * V.size
     assert fit.q_max_pC == pytest.approx(Q_MAX, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- the Q-V page's switches
+@pytest.fixture(scope="module")
+def leaky_set(tmp_path_factory):
+    """R_s 8 / R_m 20 MOhm cell (tests/cellsim.py), one file per V2, with a voltage channel, at 20 kHz."""
+    from cellsim import Cell, Noise, control_pulse, simulate_sweep, to_recording
+
+    from signal_core.io.atf import write_atf
+
+    cell = Cell(1.0, 8.0, 20.0, e_rev_mV=-80.0, q_max_pC=20.0, v_half_mV=-34.0, k_mV=8.7, tau_q_ms=2.0)
+    folder = tmp_path_factory.mktemp("leaky")
+    files = []
+    for k, v in enumerate(range(-70, 31, 10)):
+        sim = simulate_sweep(cell, control_pulse(-80.0, -100.0, float(v)), 20e3, Noise(white_pA=5.0, seed=k))
+        name = f"20230115_{k + 1:04d}_{v}mVdepol.atf"
+        data = write_atf(to_recording([sim], name=name))
+        (folder / name).write_bytes(data)
+        files.append((name, data))
+    return cell, folder, files
+
+
+@pytest.mark.slow
+def test_sets_page_switches_fit_the_membrane_frame_and_both_charges(leaky_set):
+    from app_helpers import new_app, no_errors, upload
+
+    from app import qv_results
+    from signal_core.parallel import analyze_files
+    from signal_core.sets import qv_points
+
+    cell, folder, files = leaky_set
+    at = new_app()
+    upload(at, *files)
+    at.switch_page("pages/6_sets.py").run()
+    no_errors(at)
+    expected = qv_points(analyze_files([folder / n for n, _ in files], AnalysisParams(), v_test_from_name=True))
+
+    def v_half() -> float:
+        df = next(d.value for d in at.dataframe if "V_half (mV)" in d.value.columns)
+        return float(df["V_half (mV)"].iloc[0])
+
+    assert v_half() == pytest.approx(fit_points(expected).v_half_mV)
+    at.toggle(key=qv_results.FRAME).set_value(True).run()
+    no_errors(at)
+    membrane = fit_points(expected, frame="membrane")
+    assert v_half() == pytest.approx(membrane.v_half_mV)
+    assert abs(membrane.v_half_mV - cell.v_half_mV) < 2.0
+    at.toggle(key=qv_results.JOINT).set_value(True).run()
+    no_errors(at)
+    assert v_half() == pytest.approx(fit_points(expected, frame="membrane", quantity="joint").v_half_mV)
