@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 
 import pytest
 from app_helpers import click, figures, metrics, new_app, no_errors, number, traces, upload
@@ -384,3 +386,30 @@ def test_renamed_copies_with_identical_bytes_stay_four_files(tmp_path, monkeypat
     assert len(book.sheetnames) == 1 + 4, book.sheetnames
     summary = [c for row in book[book.sheetnames[0]].iter_rows(values_only=True) for c in row]
     assert all(n in summary for n in COPIES)
+
+
+# ------------------------------------------------------------------ figures for talks and papers
+def _axis_titles(fig: dict) -> list[str]:
+    layout = fig["layout"]
+    return [layout[k]["title"]["text"] for k in layout if re.match(r"[xy]axis\d*$", k) and layout[k].get("title")]
+
+
+def test_every_figure_saves_svg_or_png_at_publication_size_and_names_its_units(loaded):
+    """The toolbar's camera button saves each figure (toImageButtonOptions) as the sidebar says; every
+    axis title carries its unit in parentheses."""
+    at = loaded
+    pages = {"pages/2_explore.py": 2, "pages/3_analyse.py": 1, "pages/6_sets.py": 1}
+    for fmt, scale in (("svg", 1), ("png", 2)):
+        if fmt == "png":
+            at.radio(key="figure_format").set_value("png").run()
+        for page, n in pages.items():
+            at.switch_page(page).run()
+            no_errors(at)
+            charts = at.get("plotly_chart")
+            assert len(charts) >= n, page
+            for chart in charts:
+                opts = json.loads(chart.proto.config)["toImageButtonOptions"]
+                assert (opts["format"], opts["width"], opts["height"], opts["scale"]) == (fmt, 1050, 600, scale)
+                assert opts["filename"] and "/" not in opts["filename"]
+                titles = _axis_titles(json.loads(chart.proto.spec))
+                assert titles and all(re.search(r"\(.+\)", t) for t in titles), (page, titles)
