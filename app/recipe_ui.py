@@ -340,7 +340,6 @@ def recipe_form(rec: Recording) -> AnalysisParams:
     # the controls that matter most first, open (one laptop screen with the cards and the purple plot);
     # the rarely used ones folded below
     with st.container(border=True, key="recipe_windows"):
-        st.markdown(":material/functions: **Windows** (ms after each edge)")
         fields["integrate_on_ms"] = _window("int_on", "ON integration window", p0.integrate_on_ms,
                                             hint.get("int_on"), "ON integrates the whole epoch.")
         fields["integrate_off_ms"] = _window("int_off", "OFF integration window", p0.integrate_off_ms,
