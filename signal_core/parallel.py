@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from signal_core.analysis.batch import ROW_KEYS, analyze_file, result_row
+from signal_core.analysis.batch import analyze_file, error_row, result_row
 from signal_core.analysis.pipeline import analyze_recording
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
@@ -53,12 +53,6 @@ class SchedulerError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- per-file work
-def _error_row(file: str, error: str) -> dict:
-    row: dict = dict.fromkeys(ROW_KEYS)
-    row.update(file=file, sweep=None, flags=[], error=error)
-    return row
-
-
 def _analyze_one(path: str, params: AnalysisParams, fs_hz: float | None, v_test: float | None,
                  v_from_name: bool) -> list[dict]:
     """Rows of one file, as :func:`analyze_file` gives them (with its V2 set by hand or from the name)."""
@@ -73,7 +67,7 @@ def _analyze_one(path: str, params: AnalysisParams, fs_hz: float | None, v_test:
                 named = params.replace(v_test_mV=v_name)
                 rows = [result_row(path, o) for o in analyze_recording(rec, named)]
     except MemoryError:
-        return [_error_row(path, f"{os.path.basename(path)}: not enough memory to analyse this file")]
+        return [error_row(path, None, f"{os.path.basename(path)}: not enough memory to analyse this file")]
     return rows
 
 
@@ -147,7 +141,7 @@ def _run_isolated(items: list[tuple[int, str, float | None]], results: list, tas
             i = item[0]
             if crashes >= _MAX_CRASHES_IN_A_ROW:
                 for j, path, _v in items[n:]:
-                    results[j] = [_error_row(path, _NOT_TRIED.format(n=crashes))]
+                    results[j] = [error_row(path, None, _NOT_TRIED.format(n=crashes))]
                     notify(1)
                 return
             if pool is None:
@@ -157,7 +151,7 @@ def _run_isolated(items: list[tuple[int, str, float | None]], results: list, tas
                 results[i] = rows
                 crashes = 0
             except BrokenProcessPool:
-                results[i] = [_error_row(item[1], _WORKER_DIED)]
+                results[i] = [error_row(item[1], None, _WORKER_DIED)]
                 crashes += 1
                 pool.shutdown(wait=True)
                 pool = None
@@ -189,7 +183,7 @@ def _run_dask(scheduler: str, paths: list[str], v_tests: list[float | None], res
             try:
                 results[i] = fut.result()
             except KilledWorker as exc:
-                results[i] = [_error_row(paths[i], f"the Dask workers analysing this file kept dying; no result ({exc})")]
+                results[i] = [error_row(paths[i], None, f"the Dask workers analysing this file kept dying; no result ({exc})")]
             notify(1)
 
 

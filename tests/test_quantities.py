@@ -78,3 +78,12 @@ def test_cards_and_store_columns_come_from_the_table():
     assert SCALAR_NAMES == tuple(q.key for q in QUANTITIES if q.stored)
     column_keys = {c.key for c in analyses.columns}
     assert set(SCALAR_NAMES) <= column_keys  # a stored quantity needs its column (and a migration)
+
+
+def test_a_file_without_result_has_the_same_row_keys():
+    from signal_core.analysis.batch import error_row
+
+    row = error_row("cell.atf", None, "cannot be opened")
+    assert list(row) == list(ROW_KEYS) and row["error"] == "cannot be opened" and row["sweep"] is None
+    assert all(row[q.key] is None for q in QUANTITIES) and row["flags"] == []
+    assert all(row[k] == [] for k in ROW_KEYS if k.startswith("flag"))

@@ -17,7 +17,7 @@ from signal_core.quantities import QUANTITIES
 from signal_core.recording import Recording
 from signal_core.values import clean_json
 
-__all__ = ["ROW_KEYS", "analyze_file", "result_row"]
+__all__ = ["ROW_KEYS", "analyze_file", "error_row", "result_row"]
 
 #: Keys of every row, in order: file, sweep (1-based), the numbers of
 #: :data:`signal_core.quantities.QUANTITIES` (units in the keys), flags (messages), flag_codes (their stable
@@ -25,7 +25,8 @@ __all__ = ["ROW_KEYS", "analyze_file", "result_row"]
 ROW_KEYS: tuple[str, ...] = ("file", "sweep", *(q.key for q in QUANTITIES), "flags", "flag_codes", "error")
 
 
-def _empty_row(file: str, sweep: int | None, error: str) -> dict:
+def error_row(file: str, sweep: int | None, error: str) -> dict:
+    """A row (keys :data:`ROW_KEYS`) for a file or sweep (1-based; None: the whole file) that gave no result."""
     row: dict = dict.fromkeys(ROW_KEYS)
     row.update(file=file, sweep=sweep, flags=[], flag_codes=[], error=error)
     return row
@@ -34,7 +35,7 @@ def _empty_row(file: str, sweep: int | None, error: str) -> dict:
 def result_row(file: str, outcome: ChargeResult | SweepFailure) -> dict:
     """One JSON-ready row (keys :data:`ROW_KEYS`) for a sweep's result or failure (sweep 1-based)."""
     if isinstance(outcome, SweepFailure):
-        return _empty_row(file, outcome.sweep + 1, outcome.error)
+        return error_row(file, outcome.sweep + 1, outcome.error)
     row: dict = {"file": file, "sweep": outcome.sweep + 1, **outcome.scalars()}
     row["flags"] = [f.message for f in outcome.flags]
     row["flag_codes"] = [f.code for f in outcome.flags]
@@ -55,8 +56,8 @@ def analyze_file(
     try:
         rec = read_recording(Path(file), fs_hz=fs_hz)
     except RecordingFormatError as exc:
-        return None, [], [_empty_row(file, None, f"{Path(file).name}: {exc}")]
+        return None, [], [error_row(file, None, f"{Path(file).name}: {exc}")]
     except OSError as exc:
-        return None, [], [_empty_row(file, None, f"{file}: cannot be opened ({exc.strerror or exc})")]
+        return None, [], [error_row(file, None, f"{file}: cannot be opened ({exc.strerror or exc})")]
     outcomes = analyze_recording(rec, params)
     return rec, outcomes, [result_row(file, o) for o in outcomes]
