@@ -150,7 +150,7 @@ def sidebar() -> None:
             st.selectbox("Active file", shas, key=state.ACTIVE, format_func=lambda s: files[s].name)
             if len(files) > 1:  # buttons: reachable with Tab, pressed with Enter or Space
                 c1, c2 = st.columns(2)
-                c1.button("Previous file", key="btn_prev_file", on_click=state.step_file, args=(-1,),
+                c1.button("Prev. file", key="btn_prev_file", on_click=state.step_file, args=(-1,),
                           width="stretch", help="The file above in the list")
                 c2.button("Next file", key="btn_next_file", on_click=state.step_file, args=(1,),
                           width="stretch", help="The file below in the list")
@@ -161,6 +161,14 @@ def sidebar() -> None:
                 ss[state.SWEEP] = sweep if 1 <= sweep <= rec.n_sweeps else 1
                 st.number_input(f"Sweep (1 to {rec.n_sweeps})", min_value=1, max_value=rec.n_sweeps, step=1,
                                 key=state.SWEEP, disabled=rec.n_sweeps == 1)
+                if rec.n_sweeps > 1:
+                    c1, c2 = st.columns(2)
+                    c1.button("Previous sweep", key="btn_prev_sweep", on_click=state.step_sweep,
+                              args=(-1, rec.n_sweeps), width="stretch",
+                              disabled=ss[state.SWEEP] <= 1)
+                    c2.button("Next sweep", key="btn_next_sweep", on_click=state.step_sweep,
+                              args=(1, rec.n_sweeps), width="stretch",
+                              disabled=ss[state.SWEEP] >= rec.n_sweeps)
                 if rec.n_sweeps > 1:
                     c1, c2 = st.columns(2)
                     c1.button("Previous sweep", key="btn_prev_sweep", on_click=state.step_sweep,

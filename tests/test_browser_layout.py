@@ -252,7 +252,7 @@ def test_previous_and_next_sweep_and_file_from_the_keyboard(open_app):
     with rerun(pg):
         pg.keyboard.press("Enter")
     assert sweep.input_value() == "2"
-    pg.locator("[data-testid=stSidebar]").get_by_role("button", name="Previous file").focus()
+    pg.locator("[data-testid=stSidebar]").get_by_role("button", name="Prev. file").focus()
     with rerun(pg):
         pg.keyboard.press(" ")
     active = pg.locator("[data-testid=stSidebar] [data-testid=stSelectbox] input").first.input_value()
