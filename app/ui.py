@@ -163,15 +163,7 @@ def sidebar() -> None:
                                 key=state.SWEEP, disabled=rec.n_sweeps == 1)
                 if rec.n_sweeps > 1:
                     c1, c2 = st.columns(2)
-                    c1.button("Previous sweep", key="btn_prev_sweep", on_click=state.step_sweep,
-                              args=(-1, rec.n_sweeps), width="stretch",
-                              disabled=ss[state.SWEEP] <= 1)
-                    c2.button("Next sweep", key="btn_next_sweep", on_click=state.step_sweep,
-                              args=(1, rec.n_sweeps), width="stretch",
-                              disabled=ss[state.SWEEP] >= rec.n_sweeps)
-                if rec.n_sweeps > 1:
-                    c1, c2 = st.columns(2)
-                    c1.button("Previous sweep", key="btn_prev_sweep", on_click=state.step_sweep,
+                    c1.button("Prev. sweep", key="btn_prev_sweep", on_click=state.step_sweep,
                               args=(-1, rec.n_sweeps), width="stretch",
                               disabled=ss[state.SWEEP] <= 1)
                     c2.button("Next sweep", key="btn_next_sweep", on_click=state.step_sweep,
