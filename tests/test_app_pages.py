@@ -413,3 +413,37 @@ def test_every_figure_saves_svg_or_png_at_publication_size_and_names_its_units(l
                 assert opts["filename"] and "/" not in opts["filename"]
                 titles = _axis_titles(json.loads(chart.proto.spec))
                 assert titles and all(re.search(r"\(.+\)", t) for t in titles), (page, titles)
+
+
+# ------------------------------------------------------------------ polish on Load, prev/next in the sidebar
+def test_a_text_file_is_refused_with_its_first_characters_as_text_and_remove_all_clears_load(sample_bytes):
+    at = new_app()
+    upload(at, (SAMPLE, sample_bytes), ("notes.atf", b"hello this is not a recording\n1\t2\n"))
+    no_errors(at)
+    message = at.error[0].value.replace("\\", "")
+    assert "notes.atf" in message and "starts with 'hello this is no'" in message, message
+    assert "b'" not in message  # never a Python byte string
+    assert "chip" in message  # the box says why the uploader may still show the file
+    click(at, "Remove all files")
+    no_errors(at)
+    assert not at.error and not at.dataframe and any("No file loaded" in i.value for i in at.info)
+
+
+def test_next_and_previous_sweep_and_file_buttons():
+    sim = simulate(CellModel(), v_tests_mV=(-60.0, -20.0, 20.0), duration_ms=700.0, noise_pA=1.0, seed=4,
+                   name="three.atf")
+    at = new_app()
+    upload(at, ("one.atf", write_atf(simulate(CellModel(), v_tests_mV=(-20.0,), duration_ms=700.0, seed=2,
+                                               name="one.atf").recording)),
+           ("three.atf", write_atf(sim.recording)))
+    assert at.session_state["files"][at.session_state["active_sha"]].name == "three.atf"  # the last loaded
+    at.button(key="btn_next_sweep").click().run()
+    at.button(key="btn_next_sweep").click().run()
+    assert at.number_input(key="sweep").value == 3
+    assert at.button(key="btn_next_sweep").disabled
+    at.button(key="btn_prev_sweep").click().run()
+    assert at.number_input(key="sweep").value == 2
+    at.button(key="btn_next_file").click().run()  # wraps round to the first file, sweep 1
+    no_errors(at)
+    assert at.session_state["files"][at.session_state["active_sha"]].name == "one.atf"
+    assert at.number_input(key="sweep").value == 1
