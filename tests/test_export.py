@@ -709,7 +709,7 @@ def test_cli_qv_out_set_workbook(atf_files):
     assert out.returncode == 2, out.stderr  # one file failed, the others are in the workbook
     result = json.loads(out.stdout)
     assert set(result) == {"points", "q_max_pC", "v_half_mV", "k_mV", "z", "q_max_pC_se", "v_half_mV_se",
-                           "k_mV_se", "z_se", "r_squared", "errors"}
+                           "k_mV_se", "z_se", "r_squared", "warnings", "errors"}
     wb = load((folder / "set.xlsx").read_bytes())
     assert wb.sheetnames == ["Set summary", "0057", "0058", "0059", "0060", "0061"]
     ws = wb["Set summary"]
