@@ -54,6 +54,7 @@ def test_noise_spectrum_recovers_white_noise_and_a_tone():
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("filters", [(), BUTTER], ids=["unfiltered", "butter2000"])
 def test_reported_se_matches_the_observed_sd(filters):
     """40 draws of the lab's noise (the bench uses 200): the median SE within the SD's own sampling error."""
@@ -64,6 +65,7 @@ def test_reported_se_matches_the_observed_sd(filters):
         assert 0.7 < ratio < 1.4, (key, ratio)
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_good_cells_under_the_lab_noise_raise_no_warning():
     share, codes = false_alarms(20, seed=7)
@@ -86,6 +88,7 @@ def test_membrane_frame_recovers_the_cell_where_the_pipette_frame_does_not():
     assert pq < -0.2 and pv > 10.0  # what the pipette frame gets wrong, by the divider R_m / (R_s + R_m)
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_pooled_model_controls_are_quieter_and_unbiased():
     """A 6-sweep recording under the lab's noise: the SD of Q_on falls >= 1.5x, bias < 0.1 pC (noise-free twin)."""
