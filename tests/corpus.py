@@ -81,7 +81,11 @@ class Case(NamedTuple):
 
 
 # ------------------------------------------------------------------------- result checks
-OPTIONAL = {"r_m_MOhm", "r_in_MOhm", "c_lin_corrected_nF", "c_specific_uF_per_cm2"}
+OPTIONAL = {"r_m_MOhm", "r_in_MOhm", "c_lin_corrected_nF", "c_specific_uF_per_cm2",
+            # standard errors: None when the sweep has too little quiet baseline (flag noise_unknown);
+            # the membrane frame: None without R_m (flag no_membrane_frame)
+            "q_on_se_pC", "q_off_se_pC", "c_lin_se_nF", "c_m_se_nF", "tau_se_ms", "r_s_se_MOhm", "r_m_se_MOhm",
+            "q_on_corr_pC", "q_off_corr_pC", "q_on_corr_se_pC", "q_off_corr_se_pC", "v_test_m_mV", "v_test_m_se_mV"}
 
 
 def assert_sane(res: ChargeResult) -> None:

@@ -174,7 +174,7 @@ def _fit_model(t_ms: np.ndarray, y: np.ndarray, model: str) -> tuple[np.ndarray,
     except (RuntimeError, ValueError) as exc:
         raise AnalysisError(f"two exponentials could not be fitted to the pooled control response: {exc}") from exc
     jac = jac_f(t_ms, *p)
-    infl = np.linalg.solve(jac.T @ jac, jac.T)
+    infl = np.linalg.pinv(jac.T @ jac) @ jac.T
     return f(t_ms, *p), infl, jac, (float(p[1]), float(p[3]))
 
 
