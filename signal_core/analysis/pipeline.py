@@ -466,7 +466,7 @@ def analyze_sweep(
         resp = response_step(sw, prot, params.control_on_source, params.control_off_source, n_pre)
         pas = passive_parameters(list(resp.ctrl_on_pA), prot, fs, n_pre, params,
                                  ctrl_on_pre=list(resp.ctrl_on_pre_pA_per_mV), run_filter=run_filter)
-    if pooled is None and (params.pool_controls or params.control_model != "average"):
+    if pooled is None and params.control_model != "average":  # one sweep's own controls, modelled
         pooled = pool_controls({sweep: i}, {sweep: prot}, fs, rec.t0_s, sw.guard / fs, params.baseline_ms * 1e-3,
                                max(int(round(params.fit_start_ms * 1e-3 * fs)), n_pre),
                                on_source=params.control_on_source, off_source=params.control_off_source,
