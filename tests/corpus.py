@@ -90,8 +90,17 @@ OPTIONAL = {"r_m_MOhm", "r_in_MOhm", "c_lin_corrected_nF", "c_specific_uF_per_cm
 
 def assert_sane(res: ChargeResult) -> None:
     """Every reported number is finite (None only where documented); curves are finite."""
+    codes = {f.code for f in res.flags}
+    # a number may be missing only where a flag says why
+    excused = set(OPTIONAL)
+    if "noise_unknown" in codes:
+        excused |= {k for k in res.scalars() if "_se_" in k}
+    if "no_membrane_frame" in codes:
+        excused |= {k for k in res.scalars() if "_corr_" in k or k.startswith("v_test_m_")}
+    if "off_invalid" in codes:
+        excused |= {k for k in res.scalars() if k.startswith(("q_off", "q_off_corr"))}
     for key, value in res.scalars().items():
-        if key in OPTIONAL and value is None:
+        if key in excused and (value is None or (key == "q_off_over_on" and math.isnan(value))):
             continue
         if key == "q_off_over_on" and res.q_on_pC == 0:
             continue  # documented: nan when Q_on is exactly 0
