@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pywt
 import streamlit as st
 
 from signal_core.analysis.pipeline import find_protocol
-from signal_core.filters.specs import KINDS, FilterError, FilterSpec
+from signal_core.filters.kinds import FILTER_KINDS, KINDS, FilterError, filter_kind
+from signal_core.filters.specs import FilterSpec
 from signal_core.params import CONTROL_SOURCES, TAIL_MODES, AnalysisParams, ParamsError
 from signal_core.protocol.steps import Protocol, ProtocolError
 from signal_core.protocol.timing import ProtocolTiming
@@ -28,13 +28,8 @@ __all__ = ["HINT", "filter_chain_editor", "recipe_form"]
 #: session key of what the last analysis found (windows, levels, tail points) to pre-fill inputs
 HINT = "_hint"
 
-KIND_LABELS = {
-    "butter": "Butterworth low-pass (zero-phase)",
-    "savgol": "Savitzky-Golay smoothing",
-    "wavelet": "Wavelet denoising",
-    "notch": "Notch (interference)",
-    "mains": "Mains hum removal (50/60 Hz, fitted)",
-}
+#: the filter kinds' names in the menus (from the kind table)
+KIND_LABELS = {k.name: k.title for k in FILTER_KINDS}
 SOURCE_LABELS = {"on": "control ON steps", "off": "control OFF returns", "both": "both (ON and OFF)"}
 TAIL_LABELS = {
     "constant": "constant: mean of a late window",
@@ -42,7 +37,6 @@ TAIL_LABELS = {
     "manual": "line through two points set by hand",
     "none": "none",
 }
-_WAVELETS = pywt.wavelist(kind="discrete")
 
 
 def _kind_label(kind: str) -> str:
@@ -61,45 +55,32 @@ def _f(x: Any) -> float:
 
 # ------------------------------------------------------------------ filter chain
 def _filter_inputs(row: dict, kind: str, fs_hz: float) -> dict:
+    """The kind's fields as widgets (from :data:`signal_core.filters.kinds.FILTER_KINDS`); their values."""
     rid = row["id"]
-    src = row if row["kind"] == kind else {**state.DEFAULT_FILTERS[kind]}
-    c1, c2 = st.columns(2)
-    if kind == "butter":
-        # no min/max: Streamlit would silently replace an out-of-range value (a recipe's, or one fine for
-        # the previous file) by the bound; FilterSpec.validate below names the limit instead (issue 16)
-        cutoff = c1.number_input("cutoff (Hz)", step=100.0,
-                                 key=_seed(f"flt_{rid}_cutoff_hz", _f(src.get("cutoff_hz", 2000.0))),
-                                 help="-3 dB frequency of one pass; applied forward and backward (no delay).")
-        order = c2.number_input("order", min_value=1, max_value=12, step=1,
-                                key=_seed(f"flt_{rid}_order", int(src.get("order", 4))))
-        return {"cutoff_hz": cutoff, "order": int(order)}
-    if kind == "savgol":
-        window = c1.number_input("window (samples, odd)", min_value=3, step=2,
-                                 key=_seed(f"flt_{rid}_window", int(src.get("window", 11))),
-                                 help="Length of the local polynomial fit, in samples.")
-        poly = c2.number_input("polynomial order", min_value=0, max_value=10, step=1,
-                               key=_seed(f"flt_{rid}_polyorder", int(src.get("polyorder", 3))))
-        st.caption(f"window = {window / fs_hz * 1e3:.3g} ms at {fs_hz / 1e3:g} kHz")
-        return {"window": int(window), "polyorder": int(poly)}
-    if kind == "wavelet":
-        name = c1.selectbox("wavelet", _WAVELETS, key=_seed(f"flt_{rid}_wavelet", src.get("wavelet", "db4")))
-        level = c2.selectbox("level", ["auto", *range(1, 13)],
-                             key=_seed(f"flt_{rid}_level", src.get("level") or "auto"),
-                             help="Decomposition depth; auto = as deep as the trace allows, at most 6.")
-        thr = st.radio("threshold", ["soft", "hard"], horizontal=True,
-                       key=_seed(f"flt_{rid}_threshold", src.get("threshold", "soft")))
-        return {"wavelet": name, "level": None if level == "auto" else int(level), "threshold": thr}
-    if kind == "mains":
-        mains_hz = c1.selectbox("mains frequency (Hz)", [50.0, 60.0],
-                                key=_seed(f"flt_{rid}_mains_hz", _f(src.get("freq_hz", 50.0))),
-                                help="The sinusoid and its harmonics are fitted to the sweep and subtracted.")
-        return {"freq_hz": mains_hz}
-    freq = c1.number_input("centre (Hz)", step=10.0,  # no min/max: see the cutoff above
-                           key=_seed(f"flt_{rid}_freq_hz", _f(src.get("freq_hz", 15625.0))),
-                           help="The sample recording's interference sits at ~15.6 kHz.")
-    q = c2.number_input("Q (centre / bandwidth)", min_value=0.1, step=5.0,
-                        key=_seed(f"flt_{rid}_q", _f(src.get("q", 30.0))))
-    return {"freq_hz": freq, "q": q}
+    entry = filter_kind(kind)
+    src = row if row["kind"] == kind else entry.defaults
+    cols = st.columns(2)
+    out: dict = {}
+    for pos, f in enumerate(entry.fields):
+        where = cols[pos] if pos < len(cols) else st
+        key = f"flt_{rid}_{f.widget_key}"
+        value = src.get(f.name, f.default)
+        extra = {"help": f.help} if f.help else {}
+        if f.widget in ("float", "int"):
+            cast = float if f.widget == "float" else int
+            bounds = {k: cast(v) for k, v in (("min_value", f.min_value), ("max_value", f.max_value)) if v is not None}
+            got = where.number_input(f.label, step=cast(f.step) if f.step is not None else None,
+                                     key=_seed(key, cast(value)), **bounds, **extra)
+            out[f.name] = cast(got)
+        elif f.widget == "select":
+            options = [f.auto, *f.choices] if f.auto else list(f.choices)
+            got = where.selectbox(f.label, options, key=_seed(key, f.auto if value is None else value), **extra)
+            out[f.name] = None if f.auto and got == f.auto else got
+        else:  # radio
+            out[f.name] = st.radio(f.label, list(f.choices), horizontal=True, key=_seed(key, value), **extra)
+    if entry.note is not None:
+        st.caption(entry.note(out, fs_hz))
+    return out
 
 
 def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] | None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from signal_core.filters.kinds import FILTER_KINDS
 from signal_core.filters.specs import FilterSpec
 from signal_core.io.limits import MAX_UPLOAD_BYTES
 from signal_core.names import clean_name
@@ -317,13 +318,8 @@ def set_params(p: AnalysisParams, *, reset_widgets: bool = False) -> None:
 
 
 # ------------------------------------------------------------------ filter chain rows
-DEFAULT_FILTERS = {
-    "butter": {"cutoff_hz": 2000.0, "order": 4},
-    "savgol": {"window": 11, "polyorder": 3},
-    "wavelet": {"wavelet": "db4", "level": None, "threshold": "soft"},
-    "notch": {"freq_hz": 15625.0, "q": 30.0},
-    "mains": {"freq_hz": 50.0},
-}
+#: the field values of a new filter of each kind (from signal_core.filters.kinds)
+DEFAULT_FILTERS = {k.name: k.defaults for k in FILTER_KINDS}
 
 
 def _rows_from_filters(filters) -> list[dict]:

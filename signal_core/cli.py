@@ -17,6 +17,7 @@ from pathlib import Path
 
 from signal_core import __version__
 from signal_core.analysis.batch import analyze_file
+from signal_core.filters.kinds import filter_help
 from signal_core.filters.specs import FilterError, FilterSpec
 from signal_core.names import clean_name
 from signal_core.parallel import SchedulerError, analyze_files
@@ -28,14 +29,8 @@ from signal_core.sets import fit_points, qv_points, qv_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2
 
-FILTER_HELP = (
-    "a filter applied to the current before the analysis; repeat to chain them, applied in the order given: "
-    "butter:CUTOFF_HZ[:ORDER] (zero-phase Butterworth low-pass, cutoff in Hz, order default 4), "
-    "savgol:WINDOW[:POLYORDER] (Savitzky-Golay, window in samples, odd; polyorder default 3), "
-    "wavelet:NAME[:LEVEL] (wavelet denoising, e.g. wavelet:db4:6), "
-    "notch:FREQ_HZ[:Q] (notch at FREQ_HZ in Hz, quality factor default 30), "
-    "mains:50|mains:60 (mains hum: the sinusoid and its harmonics fitted to the sweep and subtracted)"
-)
+#: every filter kind's command-line form and what it does (signal_core.filters.kinds)
+FILTER_HELP = filter_help()
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -23,18 +23,20 @@ import numpy as np
 import pywt
 from scipy import signal
 
-from signal_core.filters.mains import remove_mains
-from signal_core.filters.specs import (
+from signal_core.filters.kinds import (
     KINDS,
     SETTLE_TOLERANCE,
     WAVELET_AUTO_MAX_LEVEL,
-    FilterChain,
     FilterError,
-    FilterSpec,
     _fmt,
     _integer,
     _real,
     _wavelet_level,
+    filter_kind,
+)
+from signal_core.filters.specs import (
+    FilterChain,
+    FilterSpec,
     chain_from_json,
     chain_to_json,
     parse_chain,
@@ -234,15 +236,7 @@ def apply_filter(x, fs_hz: float, spec: FilterSpec) -> np.ndarray:
     if not spec.enabled:
         return a
     spec.validate(fs_hz, a.shape[-1])
-    if spec.kind == "butter":
-        return butter_lowpass(a, fs_hz, spec.cutoff_hz, spec.order)
-    if spec.kind == "savgol":
-        return savgol(a, spec.window, spec.polyorder)
-    if spec.kind == "wavelet":
-        return wavelet_denoise(a, spec.wavelet, spec.level, spec.threshold)
-    if spec.kind == "mains":
-        return remove_mains(a, fs_hz, spec.freq_hz)
-    return notch(a, fs_hz, spec.freq_hz, spec.q)
+    return filter_kind(spec.kind).run(a, fs_hz, spec)
 
 
 def apply_chain(x, fs_hz: float, chain: Sequence[FilterSpec]) -> np.ndarray:
