@@ -11,8 +11,8 @@ figure (~20 ms) was far below what a user saw (44-60 ms): it timed the same byte
 over in one warm process and printed wall time for it, while the CLI's marginal cost is a
 difference of two whole runs' wall times on a 2-core machine shared with other work, where a
 longer run loses proportionally more time to other processes (and BLAS threads count).  The
-CPU column is the cost of the work itself; measured side by side, the in-process CPU time per
-recording (``--in-process``) and the CLI's marginal CPU time agree within a few ms.
+CPU column is the cost of the work itself; measured side by side on this machine, the in-process
+CPU time per recording and the CLI's marginal CPU time agree within about 10 %.
 
     python bench/bench_analysis.py [--repeats N] [--filter SPEC] [--in-process]
 """
@@ -77,7 +77,8 @@ def user_way(data: bytes, filters: list[str], repeats: int) -> dict[int, tuple[f
         for _ in range(repeats):
             for n in (1, N_MANY):
                 runs[n].append(cli_ms(files[:n], filters))
-    return {n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for n, r in runs.items()}
+    return {n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+            for n, r in runs.items()}
 
 
 def in_process(data: bytes, params: AnalysisParams, repeats: int) -> float:
