@@ -23,8 +23,7 @@ import numpy as np
 import pywt
 from scipy import signal
 
-from signal_core.filters.kinds import (
-    KINDS,
+from signal_core.filters.kind_rules import (
     SETTLE_TOLERANCE,
     WAVELET_AUTO_MAX_LEVEL,
     FilterError,
@@ -32,8 +31,8 @@ from signal_core.filters.kinds import (
     _integer,
     _real,
     _wavelet_level,
-    filter_kind,
 )
+from signal_core.filters.kinds import KINDS, filter_kind
 from signal_core.filters.specs import (
     FilterChain,
     FilterSpec,

@@ -19,17 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from signal_core.filters.kinds import (
-    FILTER_KINDS,
-    KINDS,
-    SETTLE_TOLERANCE,
-    WAVELET_AUTO_MAX_LEVEL,
-    FilterError,
-    _fmt,
-    _real,
-    filter_kind,
-    usage,
-)
+from signal_core.filters.kind_rules import SETTLE_TOLERANCE, WAVELET_AUTO_MAX_LEVEL, FilterError, _fmt, _real
+from signal_core.filters.kinds import FILTER_KINDS, KINDS, filter_kind, usage
 
 __all__ = [
     "KINDS",
