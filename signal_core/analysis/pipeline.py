@@ -52,9 +52,11 @@ class OrangeCurve:
     The anti-alias filter and block means of :func:`signal_core.filters.chain.decimate` cost about
     as much as the rest of a sweep's analysis: the figures and the exports need the curve, the
     numbers (``analyze --json``, the Q-V sets) do not.  :meth:`curve` computes it once and keeps it.
+    Sample times are ``t0_s + k / fs_hz`` (s), as :attr:`Recording.t_s` makes them, so only the
+    current is kept.
     """
 
-    t_s: np.ndarray
+    t0_s: float
     i_pA: np.ndarray
     fs_hz: float
     decimate_ms: float
@@ -63,7 +65,8 @@ class OrangeCurve:
         """``(t_s, i_pA)`` of the orange curve: times (s) and decimated current (pA), read-only."""
         got = self.__dict__.get("_curve")
         if got is None:
-            t, y = _orange(self.t_s, self.i_pA, self.fs_hz, self.decimate_ms)
+            t_s = self.t0_s + np.arange(self.i_pA.size, dtype=np.float64) / self.fs_hz
+            t, y = _orange(t_s, self.i_pA, self.fs_hz, self.decimate_ms)
             got = (_ro(t), _ro(y))
             object.__setattr__(self, "_curve", got)  # a cache, not a value: the dataclass stays frozen
         return got
@@ -546,7 +549,7 @@ def analyze_sweep(
         flags=tuple(flags),
         uncertainty=unc,
         membrane=frame,
-        orange=OrangeCurve(rec.t_s[: i.size], i, fs, params.decimate_ms),
+        orange=OrangeCurve(rec.t0_s, i, fs, params.decimate_ms),
     )
 
 
