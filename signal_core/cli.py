@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import signal_core._threads  # noqa: F401  (first: one BLAS thread, set before numpy loads)
 from signal_core import __version__
 from signal_core.analysis.batch import analyze_file
 from signal_core.filters.kinds import filter_help
