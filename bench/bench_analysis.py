@@ -8,11 +8,13 @@ medians are printed, with the target.
 
 Both wall and CPU time (user + system of the child) are printed.  Why the old in-process
 figure (~20 ms) was far below what a user saw (44-60 ms): it timed the same bytes over and
-over in one warm process and printed wall time for it, while the CLI's marginal cost is a
-difference of two whole runs' wall times on a 2-core machine shared with other work, where a
-longer run loses proportionally more time to other processes (and BLAS threads count).  The
-CPU column is the cost of the work itself; measured side by side on this machine, the in-process
-CPU time per recording and the CLI's marginal CPU time agree within about 10 %.
+over in one warm process, while the CLI's marginal cost is a difference of two whole runs on a
+2-core machine shared with other work, where a longer run loses proportionally more time to
+other processes; and numpy/scipy's OpenBLAS threads woke and spun for every small matrix
+product, doubling the CPU time and competing for the second core.  The CLI now runs BLAS on
+one thread (signal_core/_threads.py): 86 -> 48 ms wall per additional recording, 128 -> 59 ms
+CPU.  Measured side by side, the in-process CPU time per recording and the CLI's marginal CPU
+time then agree within about 10 %.
 
     python bench/bench_analysis.py [--repeats N] [--filter SPEC] [--in-process]
 """
