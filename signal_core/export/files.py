@@ -1,4 +1,4 @@
-"""File names and bundles of exports: a safe stem from an untrusted name, the zip of a study's set workbooks."""
+"""File names and bundles of exports: a safe stem from an untrusted name, the zip of set workbooks."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def set_workbook_name(set_id: str) -> str:
 
 
 def sets_zip(books: Iterable[tuple[str, bytes]]) -> bytes:
-    """One zip (deflated) of set workbooks: ``(set id, workbook bytes)`` each, named by :func:`set_workbook_name`.
+    """One zip (deflated) of set workbooks: ``(set id, bytes)`` each, named by :func:`set_workbook_name`.
 
     Two sets whose names make the same file name (``"a b"`` and ``"a_b"``) are kept apart with a
     numbered suffix (``set_a_b_qv-2.xlsx``), so no workbook is lost.
