@@ -22,6 +22,7 @@ later run; a button's trigger only once.  Loopback use only (tests and ``bench/b
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.client
 import time
 import uuid
@@ -34,7 +35,18 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-__all__ = ["Element", "Run", "StreamlitClient", "http_request"]
+__all__ = ["Element", "Run", "StreamlitClient", "http_request", "run_coroutine"]
+
+
+def run_coroutine(coro):
+    """``asyncio.run(coro)`` in a thread of its own, and its result.
+
+    Once a test session has started Playwright's sync API (the session's ``browser`` fixture), an
+    event loop stays running in the main thread for the rest of the session and ``asyncio.run``
+    refuses to start there; under pytest-xdist any test may share its worker with the browser tests.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 XSRF_COOKIE = "_streamlit_xsrf"
 

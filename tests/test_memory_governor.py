@@ -25,7 +25,7 @@ import pytest
 
 from tests.dense_files import dense_atf
 from tests.server import ROOT, run_app
-from tests.st_client import StreamlitClient
+from tests.st_client import StreamlitClient, run_coroutine
 
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_app import server_pid  # noqa: E402
@@ -89,7 +89,7 @@ def test_no_sequence_of_uploads_takes_the_server_past_its_budget(tmp_path, sampl
             return parallel, attacked, sample
 
         try:
-            parallel, attacked, sample = asyncio.run(scenario())
+            parallel, attacked, sample = run_coroutine(scenario())
         finally:
             peak_tree_mb = sampler.stop()
         hwm_mb = _status_kb(pid, "VmHWM:") / 1024

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from signal_core.store import Store
 from tests.server import run_app
-from tests.st_client import StreamlitClient
+from tests.st_client import StreamlitClient, run_coroutine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -73,13 +73,13 @@ def test_two_app_processes_share_one_postgres(pg_server, tmp_path, sample_bytes)
         async def first_saves():  # the first store open of each process, at once: both migrate
             return await asyncio.gather(_save(a, sample_bytes, "from A"), _save(b, sample_bytes, "from B"))
 
-        (query_a, said_a), (_, said_b) = asyncio.run(first_saves())
+        (query_a, said_a), (_, said_b) = run_coroutine(first_saves())
         assert "Saved as analysis #" in said_a and "Saved as analysis #" in said_b, (said_a, said_b)
         key = re.search(r"ws=([^&]+)", query_a).group(1)
         aid = int(re.search(r"#(\d+)", said_a).group(1))
 
         # saved on A, opened on B from its link
-        metrics, texts, heading = asyncio.run(_open(b, f"ws={key}&analysis={aid}"))
+        metrics, texts, heading = run_coroutine(_open(b, f"ws={key}&analysis={aid}"))
         assert "Analyse" in heading and "Q_on (pC)" in metrics, (heading, metrics)
 
         # three sessions on each process save into one workspace at the same moment
@@ -89,7 +89,7 @@ def test_two_app_processes_share_one_postgres(pg_server, tmp_path, sample_bytes)
             return await asyncio.gather(*(_save(a if k % 2 == 0 else b, sample_bytes, label, f"ws={key}")
                                           for k, label in enumerate(labels)))
 
-        outcomes = asyncio.run(together())
+        outcomes = run_coroutine(together())
         assert all("Saved as analysis #" in said for _, said in outcomes), outcomes
 
     store = Store.open(db_url, migrate=False)

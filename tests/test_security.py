@@ -203,7 +203,7 @@ def _locked_session_flow(url: str, sample: bytes) -> dict:
     """Drive two sessions of a password-protected server over its websocket (tests/st_client.py)."""
     import asyncio
 
-    from tests.st_client import StreamlitClient, http_request
+    from tests.st_client import StreamlitClient, http_request, run_coroutine
 
     ws = "ws=" + "A" * 32
     seen: dict = {}
@@ -245,7 +245,7 @@ def _locked_session_flow(url: str, sample: bytes) -> dict:
         await one("first")  # the first session of a fresh process (Streamlit's pages/ folder mode)
         await one("second")
 
-    asyncio.run(both())
+    run_coroutine(both())
     return seen
 
 
@@ -279,9 +279,7 @@ def test_odd_upload_names_reach_the_app_and_load_stays_usable(tmp_path, sample_b
     fail (Streamlit re-checks names before the script runs); a name over ~4,100 characters was refused
     by the multipart parser (HTTP 400) without a word.  Each now loads under its cleaned name with a note
     saying what changed, and the next upload still works."""
-    import asyncio
-
-    from tests.st_client import StreamlitClient
+    from tests.st_client import StreamlitClient, run_coroutine
 
     names = ["a\x00b.atf", "\u202eabc.atf", "L" * 6000 + ".atf"]
     seen = {}
@@ -300,7 +298,7 @@ def test_odd_upload_names_reach_the_app_and_load_stays_usable(tmp_path, sample_b
                 await c.close()
 
     with run_app({"SIGNAL_ANALYZER_DATA_DIR": str(tmp_path)}, log_path=tmp_path / "app.log") as url:
-        asyncio.run(flow(url))
+        run_coroutine(flow(url))
     for name in names:
         first_err, again_err, second_err, first_md, second_md, alerts = seen[name]
         # the name was cleaned (signal_core.names) and the page says what changed
