@@ -8,7 +8,6 @@ levels mV, areas um^2.
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 from dataclasses import dataclass, fields, replace
@@ -19,6 +18,7 @@ from signal_core.filters.specs import FilterSpec
 from signal_core.protocol.steps import MAX_LEVEL_MV, MIN_STEP_MV, Protocol
 from signal_core.protocol.timing import ProtocolTiming
 from signal_core.recording import CURRENT_UNITS, VOLTAGE_UNITS
+from signal_core.values import finite_number
 
 __all__ = ["AnalysisParams", "ParamsError", "CONTROL_SOURCES", "TAIL_MODES"]
 
@@ -101,16 +101,8 @@ def _sweep_numbers(value: Any) -> tuple[int, ...]:
 
 
 def _number(value: Any, label: str) -> float:
-    """A finite float, or a ParamsError naming the parameter (strings, None, NaN and infinities are refused)."""
-    if isinstance(value, str | bytes) or value is None:
-        raise ParamsError(f"{label} must be a number, got {_show(value)}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ParamsError(f"{label} must be a number, got {_show(value)}") from exc
-    if not math.isfinite(number):
-        raise ParamsError(f"{label} must be a finite number, got {_show(value)}")
-    return number
+    """A finite float, or a ParamsError naming the parameter (bools, strings, None, NaN, inf refused)."""
+    return finite_number(value, label, ParamsError)
 
 
 def _window(value: Any, label: str) -> Window | None:
