@@ -91,7 +91,8 @@ def file_table() -> None:
     """Summary of every loaded file, its header records, and a remove button per file."""
     files = state.files()
     if not files:
-        st.info("No file loaded yet: drop ATF or ABF files above, or load the demo recording.", icon=":material/folder_open:")
+        st.info("No file loaded yet: drop ATF or ABF files above, or load the demo recording.",
+                icon=":material/folder_open:")
         return
     head, btn = st.columns([4, 1], vertical_alignment="bottom")
     head.subheader(f"{len(files)} file(s) loaded")

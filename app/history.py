@@ -201,7 +201,8 @@ def _retry() -> None:
 
 def unavailable(reason: str, *, key: str = "btn_store_retry") -> None:
     """The warning shown while the database cannot be reached, with a button to try again."""
-    st.warning(f"History is unavailable: {md_escape(reason.rstrip('.'))}. Analysis still works.", icon=":material/warning:")
+    st.warning(f"History is unavailable: {md_escape(reason.rstrip('.'))}. Analysis still works.",
+               icon=":material/warning:")
     st.button("Try the database again", key=key, on_click=_retry, icon=":material/refresh:")
 
 
@@ -214,7 +215,8 @@ def flash(kind: str, text: str) -> None:
 def show_flash() -> None:
     kind, text = st.session_state.pop(FLASH, (None, None))
     if kind is not None:
-        getattr(st, kind)(text, icon={"success": ":material/check_circle:", "info": ":material/info:", "warning": ":material/warning:"}.get(kind, ":material/error:"))
+        getattr(st, kind)(text, icon={"success": ":material/check_circle:", "info": ":material/info:",
+                                      "warning": ":material/warning:"}.get(kind, ":material/error:"))
 
 
 # ------------------------------------------------------------------ save
@@ -290,7 +292,8 @@ def save_panel(lf: state.LoadedFile, result: ChargeResult | None) -> None:
             try:
                 aid = save(store, key, lf, result, note="auto-saved")
             except (StoreError, ValueError) as exc:
-                st.error(f"Auto-save failed: {md_escape(exc)}. Press 'Save to history' to try again.", icon=":material/error:")
+                st.error(f"Auto-save failed: {md_escape(exc)}. Press 'Save to history' to try again.",
+                         icon=":material/error:")
             else:
                 st.caption(f"Auto-saved as analysis #{aid}.")
 

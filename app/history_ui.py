@@ -194,7 +194,8 @@ def actions(store: Store, key: str, picked: Sequence[AnalysisSummary]) -> None:
     if not picked:
         st.caption("Select rows (the boxes at the left of the table) to open, rename, delete or export them.")
     cols = st.columns(4)
-    open_clicked = cols[0].button("Open on Analyse", key="btn_hist_open", icon=":material/show_chart:", disabled=len(picked) != 1,
+    open_clicked = cols[0].button("Open on Analyse", key="btn_hist_open", icon=":material/show_chart:",
+                                  disabled=len(picked) != 1,
                                   width="stretch", help="Load the recording, recipe and sweep of one analysis.")
     cols[1].button(f"Delete selected ({len(ids)})", key="btn_hist_delete", icon=":material/delete:", disabled=not ids,
                    on_click=_ask_delete, args=(ids,), width="stretch")

@@ -142,7 +142,8 @@ def fit_results(fits: Mapping[str, QvFit | str], pts: Sequence[QvPoint], quantit
         "set": st.column_config.TextColumn("set"),
         "n": num("n", help="points in the fit"),
         "± Q_max": num(help="standard error"), "± V_half": num(help="standard error"),
-        "± k": num(help="standard error"), "z": num(help="effective valence (RT/F)/k"), "± z": num(help="standard error"),
+        "± k": num(help="standard error"), "z": num(help="effective valence (RT/F)/k"),
+        "± z": num(help="standard error"),
         "note": st.column_config.TextColumn("note", width="large"),
     })
     n_usable = sum(1 for p, _v, _y in set_values(pts, quantity) if not p.excluded)
@@ -241,18 +242,21 @@ def download_row(an: Analysed, pts: Sequence[QvPoint], df: pd.DataFrame, params:
             chosen = set_ids[0]
             c1.caption(f"One set: {md_escape(set_label(chosen))}, {len(pts)} point(s)")
         c2.download_button(
-            "Set workbook (.xlsx)", icon=":material/table_view:", on_click="ignore", key="dl_qv_set", mime=downloads.XLSX_MIME,
+            "Set workbook (.xlsx)", icon=":material/table_view:", on_click="ignore", key="dl_qv_set",
+            mime=downloads.XLSX_MIME,
             file_name=export.set_workbook_name(chosen),
             data=log(lambda: _set_book(jobs, failures, pts, chosen, params, with_offset), "set workbook"),
             help="The chosen set: summary with the fit and the Q–V chart, one sheet per file.")
         if len(set_ids) > 1:
             c_zip.download_button(
-                f"All {len(set_ids)} sets (.zip)", icon=":material/folder_zip:", on_click="ignore", key="dl_qv_sets_zip",
+                f"All {len(set_ids)} sets (.zip)", icon=":material/folder_zip:", on_click="ignore",
+                key="dl_qv_sets_zip",
                 mime="application/zip", file_name="qv_sets.zip",
                 data=log(lambda: _sets_zip(jobs, failures, pts, set_ids, params, with_offset), "set workbooks"),
                 help="One set workbook per set.")
     c3.download_button(
-        "Analysis workbook (.xlsx)", icon=":material/menu_book:", on_click="ignore", key="dl_qv_analysis", mime=downloads.XLSX_MIME,
+        "Analysis workbook (.xlsx)", icon=":material/menu_book:", on_click="ignore", key="dl_qv_analysis",
+        mime=downloads.XLSX_MIME,
         file_name="qv_analysis.xlsx",
         data=log(lambda: _analysis_book(jobs, failures, pts, set_ids, params, with_offset), "analysis workbook"),
         help="Every row (excluded ones too) with parameters, curves, charts and provenance.")

@@ -100,9 +100,11 @@ def filter_chain_editor(fs_hz: float, n_samples: int) -> tuple[FilterSpec, ...] 
             foot = st.columns(3, gap="small")
             foot[0].button(":material/arrow_upward:", key=f"btn_up_{rid}", on_click=state.move_filter, args=(rid, -1),
                            disabled=pos == 0, help="Apply earlier", width="stretch")
-            foot[1].button(":material/arrow_downward:", key=f"btn_down_{rid}", on_click=state.move_filter, args=(rid, 1),
+            foot[1].button(":material/arrow_downward:", key=f"btn_down_{rid}", on_click=state.move_filter,
+                           args=(rid, 1),
                            disabled=pos == len(rows) - 1, help="Apply later", width="stretch")
-            foot[2].button(":material/close:", key=f"btn_rm_{rid}", on_click=state.remove_filter, args=(rid,), help="Remove",
+            foot[2].button(":material/close:", key=f"btn_rm_{rid}", on_click=state.remove_filter,
+                           args=(rid,), help="Remove",
                            width="stretch")
         row.clear()
         row.update({"id": rid, "kind": kind, "enabled": enabled, **values})
@@ -145,7 +147,8 @@ def _manual_side(side: str, pts) -> None:
     c = st.columns(4)
     spec = (("t1", "t1 (ms)", t1), ("i1", "I1 (pA)", i1), ("t2", "t2 (ms)", t2), ("i2", "I2 (pA)", i2))
     for col, (suffix, label_text, value) in zip(c, spec):
-        col.number_input(label_text, step=1.0, format="%.2f", key=_seed(f"rp_manual_{side}_{suffix}", round(_f(value), 3)),
+        col.number_input(label_text, step=1.0, format="%.2f",
+                         key=_seed(f"rp_manual_{side}_{suffix}", round(_f(value), 3)),
                          on_change=_manual_changed, args=(side,))
 
 
@@ -181,9 +184,11 @@ def _tail_section(p0: AnalysisParams, hint: dict) -> dict:
         _manual_side("on", current["on"])
         _manual_side("off", current["off"])
         u, r = st.columns(2)
-        u.button("Undo", key="btn_tail_undo", on_click=state.undo, disabled=not state.can_undo(), icon=":material/undo:",
+        u.button("Undo", key="btn_tail_undo", on_click=state.undo, disabled=not state.can_undo(),
+                 icon=":material/undo:",
                  width="stretch")
-        r.button("Redo", key="btn_tail_redo", on_click=state.redo, disabled=not state.can_redo(), icon=":material/redo:",
+        r.button("Redo", key="btn_tail_redo", on_click=state.redo, disabled=not state.can_redo(),
+                 icon=":material/redo:",
                  width="stretch")
         st.caption("Or box-select a stretch of the tail on the purple plot: the line runs through the "
                    "curve's mean at both ends of the box.")
@@ -202,7 +207,8 @@ def _levels_section(p0: AnalysisParams, hint: dict) -> dict:
         out["v_hold_mV"] = c[0].number_input("V0 (mV)", step=1.0, format="%.2f",
                                              key=_seed("rp_v_hold_mV", round(_f(p0.v_hold_mV or levels[0]), 3)))
         out["v_control_mV"] = c[1].number_input("Vc (mV)", step=1.0, format="%.2f",
-                                                key=_seed("rp_v_control_mV", round(_f(p0.v_control_mV or levels[1]), 3)))
+                                                key=_seed("rp_v_control_mV",
+                                                          round(_f(p0.v_control_mV or levels[1]), 3)))
         out["v_test_mV"] = c[2].number_input("V2 (mV)", step=1.0, format="%.2f",
                                              key=_seed("rp_v_test_mV", round(_f(p0.v_test_mV or levels[2]), 3)))
     return out
@@ -235,7 +241,8 @@ def _protocol_section(rec: Recording, p0: AnalysisParams, hint: dict, levels: di
                                              key=_seed("rp_timing_test_start_ms", t0.test_start_ms)),
             "test_ms": c2.number_input("test pulse (ms)", min_value=0.01, step=1.0,
                                        key=_seed("rp_timing_test_ms", _f(t0.test_ms))),
-            "v_hold_mV": c1.number_input("V0 holding (mV)", step=1.0, key=_seed("rp_timing_v_hold_mV", _f(t0.v_hold_mV))),
+            "v_hold_mV": c1.number_input("V0 holding (mV)", step=1.0,
+                                         key=_seed("rp_timing_v_hold_mV", _f(t0.v_hold_mV))),
             "v_control_mV": c2.number_input("Vc control (mV)", step=1.0,
                                             key=_seed("rp_timing_v_control_mV", _f(t0.v_control_mV))),
             "v_test_mV": c1.number_input("V2 test (mV)", step=1.0, key=_seed("rp_timing_v_test_mV", _f(t0.v_test_mV))),
@@ -375,7 +382,8 @@ def recipe_form(rec: Recording) -> AnalysisParams:
     try:
         p = p0.replace(**fields)
     except (ParamsError, ProtocolError, FilterError) as exc:
-        st.error(f"This parameter set is not valid, the previous one is kept: {md_escape(exc)}", icon=":material/error:")
+        st.error(f"This parameter set is not valid, the previous one is kept: {md_escape(exc)}",
+                 icon=":material/error:")
         return p0
     state.set_params(p)
     return p

@@ -101,7 +101,8 @@ def pick_files(files: Mapping[str, LoadedFile]) -> list[LoadedFile]:
     ss[PICK_OPTIONS] = options
     ss[PICK] = [s for s in options if s not in unpicked]
     n = len(ss[PICK])
-    with st.expander(f"Recordings in the set: {n} of {len(options)} loaded", expanded=n == 0, icon=":material/inventory_2:"):
+    with st.expander(f"Recordings in the set: {n} of {len(options)} loaded", expanded=n == 0,
+                     icon=":material/inventory_2:"):
         st.multiselect(
             "Recordings in the set", options, key=PICK, on_change=_on_pick, label_visibility="collapsed",
             format_func=lambda s: files[s].name, placeholder="Pick the recordings of the set",
@@ -358,6 +359,7 @@ def flag_details(pts: Sequence[QvPoint], an: Analysed) -> None:
         with st.expander(f"Quality flags in full ({len(flagged)})"):
             st.dataframe(pd.DataFrame(flagged), hide_index=True, width="stretch")
     if an.failures:
-        with st.expander(f":material/warning: {len(an.failures)} sweep(s) or file(s) could not be analysed", expanded=True):
+        with st.expander(f":material/warning: {len(an.failures)} sweep(s) or file(s) could not be analysed",
+                         expanded=True):
             st.dataframe(pd.DataFrame(an.failures, columns=["file", "sweep", "reason"]).astype({"sweep": "Int64"}),
                          hide_index=True, width="stretch")

@@ -187,7 +187,8 @@ def need_active_file(title: str | None = None) -> tuple[state.LoadedFile, Record
     if ar is None:
         if title:
             st.title(title)
-        st.info("No recording loaded yet. Upload ATF/ABF files or load the demo recording first.", icon=":material/folder_open:")
+        st.info("No recording loaded yet. Upload ATF/ABF files or load the demo recording first.",
+                icon=":material/folder_open:")
         st.page_link("pages/1_load.py", label="Go to Load", icon=":material/folder_open:")
         st.stop()
     return ar
@@ -326,4 +327,5 @@ def recipe_upload() -> None:
     if "recipe_error" in st.session_state:
         st.error(f"The recipe was not loaded: {md_escape(st.session_state['recipe_error'])}", icon=":material/error:")
     elif "recipe_loaded" in st.session_state:
-        st.success(f"Recipe loaded from {md_escape(st.session_state.pop('recipe_loaded'))}.", icon=":material/check_circle:")
+        st.success(f"Recipe loaded from {md_escape(st.session_state.pop('recipe_loaded'))}.",
+                   icon=":material/check_circle:")

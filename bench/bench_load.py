@@ -381,15 +381,19 @@ def main() -> int:
           + ("; Chromium at nice 19" if args.nice_browsers else ""))
     print(f"  sessions succeeded                  {len(all_sessions) - len(failed):4d} of {len(all_sessions)}   "
           f"target: all  {'OK' if not failed else 'FAILED'}")
-    print(f"  session (open, upload, Analyse, workbook)   median {statistics.median(totals) if totals else math.nan:5.1f} s"
+    print(f"  session (open, upload, Analyse, workbook)   median "
+          f"{statistics.median(totals) if totals else math.nan:5.1f} s"
           f"   p95 {p95:5.1f} s   max {max(totals, default=math.nan):5.1f} s   "
           f"target p95 < {TARGETS['p95_s']:.0f} s  {'OK' if p95 < TARGETS['p95_s'] else 'OVER'}")
-    print(f"  upload to Q_on shown                        median {statistics.median(analyses) if analyses else math.nan:5.1f} s"
+    print(f"  upload to Q_on shown                        median "
+          f"{statistics.median(analyses) if analyses else math.nan:5.1f} s"
           f"   p95 {pct(analyses, 95):5.1f} s")
     waits = [s.server.total_s for s in all_sessions if s.ok]
     longest = [s.server.longest_s for s in all_sessions if s.ok]
-    print(f"  server time per session (waiting for it)    median {statistics.median(waits) if waits else math.nan:5.1f} s"
-          f"   p95 {pct(waits, 95):5.1f} s   (longest single wait: median {statistics.median(longest) if longest else math.nan:.1f} s, "
+    print(f"  server time per session (waiting for it)    median "
+          f"{statistics.median(waits) if waits else math.nan:5.1f} s"
+          f"   p95 {pct(waits, 95):5.1f} s   "
+          f"(longest single wait: median {statistics.median(longest) if longest else math.nan:.1f} s, "
           f"p95 {pct(longest, 95):.1f} s; {sum(s.server.runs for s in all_sessions)} script runs)")
     print(f"  server peak RSS (100 ms samples)            {peak:5.0f} MB   "
           f"target < {TARGETS['peak_mb']:.0f} MB  {'OK' if peak < TARGETS['peak_mb'] else 'OVER'}"

@@ -21,8 +21,10 @@ st.header("Vocabulary and colours")
 vocab = pd.DataFrame([
     ("raw", "grey", figures.COLORS["raw"], "the current as recorded"),
     ("filtered", "red", figures.COLORS["filtered"], "after the filter chain"),
-    ("decimated", "orange", figures.COLORS["orange"], "low-pass, then one point per block (ms per point in the recipe)"),
-    ("control response per mV", "dark blue", figures.COLORS["dark_blue"], "each control step's response / its own signed step"),
+    ("decimated", "orange", figures.COLORS["orange"],
+     "low-pass, then one point per block (ms per point in the recipe)"),
+    ("control response per mV", "dark blue", figures.COLORS["dark_blue"],
+     "each control step's response / its own signed step"),
     ("averaged control response per mV", "magenta", figures.COLORS["magenta"], "the average subtracted, scaled by ΔV"),
     ("asymmetric current ON / OFF", "purple", figures.COLORS["purple"], "test response minus the scaled control"),
 ], columns=["curve", "colour", "hex", "meaning"])

@@ -14,7 +14,8 @@ st.caption("Every sweep of the picked recordings is analysed with the current re
 files = state.files()
 if not files:
     st.info("No recording loaded yet. Load the recordings of a set (one file per test potential, e.g. "
-            "`20130507_0006_10mVdepol.atf`, or files with one sweep per V2) on **Load**.", icon=":material/folder_open:")
+            "`20130507_0006_10mVdepol.atf`, or files with one sweep per V2) on **Load**.",
+            icon=":material/folder_open:")
     st.page_link("pages/1_load.py", label="Go to Load", icon=":material/folder_open:")
     st.stop()
 
@@ -26,7 +27,8 @@ if not picked:
 params = state.params()
 if params.v_test_mV is not None or params.protocol is not None:
     st.warning("The recipe sets V2 (or the whole protocol) by hand, so every recording is analysed with the "
-               "same V2. Switch it off on **Analyse** for a Q–V relation, or set each V2 in the table.", icon=":material/warning:")
+               "same V2. Switch it off on **Analyse** for a Q–V relation, or set each V2 in the table.",
+               icon=":material/warning:")
 an = sets_ui.analyse(picked, params)
 if an.no_timing:
     st.warning(f"{len(an.no_timing)} recording(s) have no voltage channel: give the protocol timings on **Analyse** "

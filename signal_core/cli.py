@@ -41,7 +41,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", metavar="FILE",
                    help="a recipe (parameters as JSON, as exported by the app); options given here override it")
     p.add_argument("--v-hold", type=float, metavar="MV", help="holding level V0 in mV (overrides the voltage channel)")
-    p.add_argument("--v-control", type=float, metavar="MV", help="control level Vc in mV (overrides the voltage channel)")
+    p.add_argument("--v-control", type=float, metavar="MV",
+                   help="control level Vc in mV (overrides the voltage channel)")
     p.add_argument("--v-test", type=float, metavar="MV", help="test level V2 in mV (overrides the voltage channel)")
     p.add_argument("--baseline-ms", type=float, metavar="MS",
                    help="pre-edge window whose mean is each response's zero, in ms (default 5)")

@@ -179,14 +179,16 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
        "whose controls agree, and/or a fitted exponential model (the message says which)."),
     _k("test_longer_than_control", "info", None, "",
        "The test pulse is longer than the controls: the purple curve covers only the control's length."),
-    _k("no_voltage_channel", "info", None, "", "The protocol comes from the timing parameters, not from the recording."),
+    _k("no_voltage_channel", "info", None, "",
+       "The protocol comes from the timing parameters, not from the recording."),
     _k("unit_override", "info", None, "",
        "A channel's unit was set by hand (recipe current_unit / voltage_unit): the file's label was wrong."),
     _k("voltage_from_command", "info", None, "",
        "Voltage from the protocol (command), not measured: the file records no voltage, or a voltage that "
        "disagrees with its command by more than its noise, so the levels and edges come from the ABF "
        "header's epoch table."),
-    _k("v2_name_mismatch", "info", None, "", "The file name suggests another V2 than the recording; the recording wins."),
+    _k("v2_name_mismatch", "info", None, "",
+       "The file name suggests another V2 than the recording; the recording wins."),
     _k("protocol_note", "info", None, "", "A remark made while finding the protocol (e.g. levels set by hand)."),
 )
 

@@ -183,7 +183,8 @@ def _run_dask(scheduler: str, paths: list[str], v_tests: list[float | None], res
             try:
                 results[i] = fut.result()
             except KilledWorker as exc:
-                results[i] = [error_row(paths[i], None, f"the Dask workers analysing this file kept dying; no result ({exc})")]
+                results[i] = [error_row(paths[i], None,
+                                        f"the Dask workers analysing this file kept dying; no result ({exc})")]
             notify(1)
 
 

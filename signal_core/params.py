@@ -301,7 +301,8 @@ class AnalysisParams:
         set_(self, "temperature_C", temperature)
         for name in ("control_on_source", "control_off_source"):
             if getattr(self, name) not in CONTROL_SOURCES:
-                raise ParamsError(f"{name} must be one of {', '.join(CONTROL_SOURCES)}, got {_show(getattr(self, name))}")
+                raise ParamsError(f"{name} must be one of {', '.join(CONTROL_SOURCES)}, "
+                                  f"got {_show(getattr(self, name))}")
         if self.tail_mode not in TAIL_MODES:
             raise ParamsError(f"tail_mode must be one of {', '.join(TAIL_MODES)}, got {_show(self.tail_mode)}")
         for name in ("tail_on_ms", "tail_off_ms", "integrate_on_ms", "integrate_off_ms"):
@@ -354,7 +355,8 @@ class AnalysisParams:
         d = dict(d)
         version = d.pop("recipe_version", RECIPE_VERSION)
         if version != RECIPE_VERSION:
-            raise ParamsError(f"recipe version {_show(version)} is not understood (this version reads {RECIPE_VERSION})")
+            raise ParamsError(f"recipe version {_show(version)} is not understood "
+                              f"(this version reads {RECIPE_VERSION})")
         names = {f.name for f in fields(cls)}
         unknown = [k for k in d if k not in names]
         if unknown:

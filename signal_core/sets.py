@@ -384,7 +384,8 @@ def qv_summary(
 
     Keys: ``points`` (file, sweep, v_test_mV, q_on_pC, q_on_se_pC, the membrane frame's v_test_m_mV,
     q_on_corr_pC, q_on_corr_se_pC, then flags, flag_codes and ``warned`` (a warning among them) of every
-    analysed sweep with a Q_on, or of ``points`` not excluded when given), ``q_max_pC``, ``v_half_mV``, ``k_mV``, ``z``, their
+    analysed sweep with a Q_on, or of ``points`` not excluded when given), ``q_max_pC``, ``v_half_mV``, ``k_mV``,
+    ``z``, their
     ``*_se``, ``r_squared``, ``offset_pC`` when the fit has one, ``warnings`` (the fit's, in plain
     words: see :func:`signal_core.qv.fit_warnings`), and ``errors`` (file, sweep, error
     of every failed file or sweep, then ``{"file": None, "sweep": None, "error": "Boltzmann fit: ..."}``

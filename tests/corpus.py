@@ -359,7 +359,8 @@ def broken() -> list[Case]:
     row = lambda k: lines[first - 1 + k]  # noqa: E731  (k-th data row, 0-based)
     out = [
         Case("empty.atf", b"", Refused(AtfFormatError, r"^line 1: not an ATF file: the file is empty")),
-        Case("blank_lines.atf", b"\r\n \n\t\n", Refused(AtfFormatError, r"^line 1: not an ATF file: the file is empty")),
+        Case("blank_lines.atf", b"\r\n \n\t\n",
+             Refused(AtfFormatError, r"^line 1: not an ATF file: the file is empty")),
         Case("binary_junk.atf", b"\x89PNG\r\n\x1a\n" + junk,
              Refused(AtfFormatError, r"^line 1: not an ATF file: it must start with 'ATF 1.0'")),
         Case("random_bytes.atf", junk, Refused(AtfFormatError, r"^line 1: not an ATF file")),
@@ -396,7 +397,8 @@ def broken() -> list[Case]:
         # the header promises more than the file has
         Case("promises_more_records.atf", good.replace(b"8\t3", b"10\t3", 1),
              Refused(AtfFormatError, r"^line 11: line 2 promises 10 header records but this line is not a "
-                                     r"\"Key=Value\" record \(it looks like the column titles\), so the file has only 8")),
+                                     r"\"Key=Value\" record \(it looks like the column titles\), "
+                                     r"so the file has only 8")),
         Case("promises_more_columns.atf", good.replace(b"8\t3", b"8\t5", 1),
              Refused(AtfFormatError, r"^line 2: the header says 5 data columns but the column-title line "
                                      r"\(line 11\) has 3")),
@@ -410,11 +412,14 @@ def broken() -> list[Case]:
              Refused(AtfFormatError, r"^line 2: the header says the file has 0 data columns")),
         # cells that are not finite numbers
         Case("non_numeric_cell.atf", _replace_row(good, first + 99, row(99).replace(b"\t", b"\tabc", 1)),
-             Refused(AtfFormatError, rf"^line {first + 99}: column 2 \('Trace #1 \(pA\)'\): 'abc[-0-9.e]+' is not a number")),
+             Refused(AtfFormatError, rf"^line {first + 99}: column 2 \('Trace #1 \(pA\)'\): "
+                                     r"'abc[-0-9.e]+' is not a number")),
         Case("nan_cell.atf", _replace_cell(good, first + 5, 1, b"NaN"),
-             Refused(AtfFormatError, rf"^line {first + 5}: column 2 \('Trace #1 \(pA\)'\): 'NaN' is not a finite number")),
+             Refused(AtfFormatError, rf"^line {first + 5}: column 2 \('Trace #1 \(pA\)'\): "
+                                     r"'NaN' is not a finite number")),
         Case("inf_cell.atf", _replace_cell(good, first + 6, 2, b"-inf"),
-             Refused(AtfFormatError, rf"^line {first + 6}: column 3 \('Trace #1 \(mV\)'\): '-inf' is not a finite number")),
+             Refused(AtfFormatError, rf"^line {first + 6}: column 3 \('Trace #1 \(mV\)'\): "
+                                     r"'-inf' is not a finite number")),
         Case("overflow_cell.atf", _replace_cell(good, first + 7, 1, b"1e999"),
              Refused(AtfFormatError, rf"^line {first + 7}: column 2 \('Trace #1 \(pA\)'\): '1e999' is too large")),
         Case("empty_cell.atf", _replace_cell(good, first + 8, 1, b""),

@@ -15,7 +15,8 @@ _spec.loader.exec_module(audit)
 CLEAN = {"name": "numpy", "version": "2.4.6", "vulns": []}
 VULNERABLE = {"name": "jinja2", "version": "3.1.2", "vulns": [
     {"id": "GHSA-h5c8-rqwp-cp95", "fix_versions": ["3.1.3"], "aliases": ["CVE-2024-22195"], "description": "xss"}]}
-SKIPPED = {"name": "streamlit", "skip_reason": "Dependency not found on PyPI and could not be audited: streamlit (1.67.0)"}
+SKIPPED = {"name": "streamlit",
+           "skip_reason": "Dependency not found on PyPI and could not be audited: streamlit (1.67.0)"}
 
 
 def test_a_known_vulnerability_fails_the_step_and_names_the_fix():

@@ -122,7 +122,8 @@ def tabs_are_whole(pg) -> None:
     tabs = pg.locator("[role=tab]")
     assert tabs.all_inner_texts() == list(TABS)
     for k in range(tabs.count()):
-        clipped = tabs.nth(k).evaluate("e => [...e.querySelectorAll('*'), e].some(n => n.scrollWidth > n.clientWidth + 1)")
+        clipped = tabs.nth(k).evaluate(
+            "e => [...e.querySelectorAll('*'), e].some(n => n.scrollWidth > n.clientWidth + 1)")
         assert not clipped, TABS[k]
     bar = box(pg, "[role=tablist]")
     last = tabs.nth(tabs.count() - 1).bounding_box()

@@ -279,7 +279,8 @@ def filter_spec():
     return st.one_of(
         st.builds(dict, kind=st.just("butter"), cutoff_hz=mostly(st.floats(100, 4_900), st.floats(-10, 20_000)),
                   order=mostly(st.integers(1, 8), st.integers(-1, 14)), enabled=st.booleans()),
-        st.builds(dict, kind=st.just("savgol"), window=mostly(st.sampled_from([3, 5, 11, 31, 101]), st.integers(-3, 2001)),
+        st.builds(dict, kind=st.just("savgol"),
+                  window=mostly(st.sampled_from([3, 5, 11, 31, 101]), st.integers(-3, 2001)),
                   polyorder=mostly(st.integers(0, 2), st.integers(-1, 12))),
         st.builds(dict, kind=st.just("wavelet"), wavelet=st.sampled_from(["db4", "sym8", "haar", "coif3", "nope"]),
                   level=st.one_of(st.none(), st.integers(-1, 12)), threshold=st.sampled_from(["soft", "hard", "mid"])),

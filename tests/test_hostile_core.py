@@ -198,7 +198,9 @@ def test_upload_limit_is_50_mb_and_checked_before_anything_else():
     assert MAX_UPLOAD_BYTES == 50 * 2**20
     big = bytearray(MAX_UPLOAD_BYTES + 1)  # zeros: not even a valid file; the size is refused first
     for source in (bytes(big), big, memoryview(big)):
-        with pytest.raises(RecordingTooLargeError, match=r"^big\.atf is 50 MB \(52,428,801 bytes\), more than the upload limit of 50 MB \(52,428,800 bytes\)"):
+        with pytest.raises(RecordingTooLargeError,
+                           match=r"^big\.atf is 50 MB \(52,428,801 bytes\), "
+                                 r"more than the upload limit of 50 MB \(52,428,800 bytes\)"):
             read_recording(source, name="big.atf")
     with pytest.raises(RecordingTooLargeError, match="upload limit of 50 MB"):
         read_recording(bytes(big), name="big.abf")
@@ -419,7 +421,8 @@ def test_a_filter_that_does_not_fit_one_file_fails_its_sweeps_not_the_batch(tmp_
     assert [type(o) for o in analyze_recording(slow, AnalysisParams(filters=(FilterSpec("butter", cutoff_hz=3000),)))] \
         == [SweepFailure]
     out = analyze_recording(slow, AnalysisParams(filters=(FilterSpec("savgol", window=1001),)))
-    assert "the filter chain does not fit this recording: Savitzky-Golay window (1001 samples) is longer" in out[0].error
+    assert ("the filter chain does not fit this recording: Savitzky-Golay window (1001 samples) is longer"
+            in out[0].error)
     cols, titles = corpus.clampfit_columns(slow)
     (tmp_path / "slow.atf").write_bytes(corpus.atf(cols, titles, ()))
     (tmp_path / "fast.atf").write_bytes(corpus.single())
@@ -508,7 +511,8 @@ def test_absurd_sample_values_fail_their_sweep_with_a_reason():
     rec = type(REC)(data, REC.fs_hz, ("Im", "Vm"), ("pA", "mV"), 0, 1)
     out = analyze_recording(rec)
     assert isinstance(out[0], ChargeResult)
-    assert re.match(r"the current reaches [\d.]+e\+20[45] pA, beyond \+/-1e\+12 pA: not a membrane current", out[1].error)
+    assert re.match(r"the current reaches [\d.]+e\+20[45] pA, beyond \+/-1e\+12 pA: not a membrane current",
+                    out[1].error)
     assert re.match(r"the voltage channel reaches [\d.]+e\+1[01] mV, beyond \+/-1e\+06 mV", out[2].error)
     with pytest.raises(Exception, match="the current reaches"):
         analyze_sweep(rec, 1)
@@ -699,7 +703,8 @@ def test_header_patterns_are_linear_and_match_as_before():
     previous = signal.signal(signal.SIGALRM, too_slow)
     signal.alarm(20)  # the old patterns took minutes on these lines (10 s for 20,000 tabs); linear takes ms
     try:
-        for text in ('"a=b"' + "\t" * 200_000 + "x", '"a=b"' + " \t" * 100_000 + "x", '"a=b"' + ' ; "c"' * 50_000 + "x"):
+        for text in ('"a=b"' + "\t" * 200_000 + "x", '"a=b"' + " \t" * 100_000 + "x",
+                     '"a=b"' + ' ; "c"' * 50_000 + "x"):
             assert atf_header._RECORD_RE.match(text) is None
         assert atf_header._LINE1_RE.match("ATF" + " " * 200_000 + "x") is None
         assert atf_header._LINE2_RE.match("1" + " " * 200_000 + "2" + "\t" * 200_000 + "x") is None
@@ -849,7 +854,8 @@ def test_setup_sh_writes_valid_toml_for_any_password(tmp_path):
         text = (tmp_path / ".streamlit" / "secrets.toml").read_text(encoding="utf-8")
         assert tomllib.loads(text) == {"DATABASE_URL": env["DATABASE_URL"], "APP_PASSWORD": password}, repr(text)
     bad = subprocess.run(["sh", "setup.sh"], cwd=tmp_path, capture_output=True, timeout=60,
-                         env={"PATH": os.environ["PATH"], "APP_PASSWORD": b"caf\xe9".decode("utf-8", "surrogateescape")})
+                         env={"PATH": os.environ["PATH"],
+                              "APP_PASSWORD": b"caf\xe9".decode("utf-8", "surrogateescape")})
     assert bad.returncode != 0 and b"APP_PASSWORD is not UTF-8 text" in bad.stderr
 
 

@@ -97,7 +97,8 @@ class PooledControls:
         what = {"average": "the average", "exp1": "a fitted exponential plus steady level",
                 "exp2": "two fitted exponentials plus steady level"}[self.model]
         taus = ", ".join(f"{t:.3g}" for t in self.taus_ms)
-        out = (f"control response pooled over {len(self.sweeps)} sweep(s) ({', '.join(str(s + 1) for s in self.sweeps)}), "
+        out = (f"control response pooled over {len(self.sweeps)} sweep(s) "
+               f"({', '.join(str(s + 1) for s in self.sweeps)}), "
                f"subtracted as {what}" + (f" (tau {taus} ms)" if taus else ""))
         if self.left_out:
             out += "; left out: " + "; ".join(f"sweep {s + 1} ({why})" for s, why in self.left_out)

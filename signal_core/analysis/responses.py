@@ -23,7 +23,8 @@ from signal_core.protocol.steps import Protocol
 
 __all__ = [
     "CarryOver", "ResponseStep", "SweepIndex", "TailResult", "block_means", "control_curves", "drift_window",
-    "integral_pC", "integration_window", "per_mV_average", "response_step", "sample_times_ms", "stack_rows", "tail_drift_flag",
+    "integral_pC", "integration_window", "per_mV_average", "response_step", "sample_times_ms", "stack_rows",
+    "tail_drift_flag",
     "tail_step", "tail_window",
 ]
 

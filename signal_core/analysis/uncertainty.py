@@ -417,7 +417,8 @@ class PassiveInputs:
     """What the passive step produced, as the uncertainty needs it (pA, ms, mV, MOhm, nF).
 
     ``length`` samples of the averaged control ON response were used; the exponential was
-    fitted to its last ``t_fit_ms.size`` samples, at times ``t_fit_ms`` (ms from the edge); ``i_ss_pA`` is the fit's asymptote when it
+    fitted to its last ``t_fit_ms.size`` samples, at times ``t_fit_ms`` (ms from the edge);
+    ``i_ss_pA`` is the fit's asymptote when it
     equals ``offset_pA``, else the mean of the last ``n_ss`` samples.  ``r_m_MOhm`` is None when
     the passive model does not hold (C_m = tau / R_s then).  ``gain`` is what the filter chain does to
     the exponential's amplitude: I0 = I_ss + amplitude / gain.

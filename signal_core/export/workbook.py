@@ -281,7 +281,8 @@ def analysis_workbook(
         C_m/area (uF/cm^2, only when an area was given), C_lin corrected (nF), I0, I_ss
         (pA), fs (Hz), flags (messages joined by "; "), flag codes (their stable codes, same
         order), error.  Numbers are numbers with a display format; values that do not exist
-        (R_m of a non-passive cell, NaN) are blank.  With ``fit``: the Boltzmann parameters and standard errors below the table.
+        (R_m of a non-passive cell, NaN) are blank.
+        With ``fit``: the Boltzmann parameters and standard errors below the table.
     Parameters
         Every recipe parameter with unit and meaning, the filter chain in order, the
         epochs used per file and sweep (role, start, end in ms, level in mV) and the

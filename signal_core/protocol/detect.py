@@ -250,7 +250,8 @@ def detect_protocol(
         test_id = others[-1]
         ctrl_ids = ctrl_group
         if len(others) > 1:
-            skipped = ", ".join(f"{steps[i].level_mV:.1f} mV at {steps[i].on_start_s * 1e3:.1f} ms" for i in others[:-1])
+            skipped = ", ".join(f"{steps[i].level_mV:.1f} mV at {steps[i].on_start_s * 1e3:.1f} ms"
+                                for i in others[:-1])
             notes.append(f"steps not used as control or test: {skipped}")
     return Protocol(
         v_hold_mV=v_hold,
