@@ -289,13 +289,35 @@ _uploads: dict[str, list[tuple[int, float]]] = {}
 UPLOAD_RESERVATION_S = 120.0
 
 
+def _session_gone(session_id: str) -> bool:
+    """True when ``session_id`` no longer has a browser connected (its tab was closed mid-upload)."""
+    from app import streamlit_fixes
+
+    is_active = streamlit_fixes._original_is_active  # the unpatched check: no gate, no memory
+    if is_active is None:
+        return False
+    try:
+        from streamlit.runtime import Runtime
+
+        runtime = Runtime.instance()
+    except RuntimeError:  # no server (AppTest, a bench in-process)
+        return False
+    return not is_active(runtime, session_id)
+
+
 def _in_flight() -> int:
-    """Bytes reserved by running work and by uploads on their way (call with ``_admit_lock`` held)."""
+    """Bytes reserved by running work and by uploads on their way (call with ``_admit_lock`` held).
+
+    An upload's reservation ends when it is stored (:func:`upload_arrived`), when its session has
+    gone (the tab closed mid-upload) or after :data:`UPLOAD_RESERVATION_S`.
+    """
     now = time.monotonic()
     for sid in list(_uploads):
-        _uploads[sid] = [(n, t) for n, t in _uploads[sid] if now - t <= UPLOAD_RESERVATION_S]
-        if not _uploads[sid]:
+        kept = [(n, t) for n, t in _uploads[sid] if now - t <= UPLOAD_RESERVATION_S]
+        if not kept or _session_gone(sid):
             del _uploads[sid]
+        else:
+            _uploads[sid] = kept
     return _reserved + sum(n for items in _uploads.values() for n, _ in items)
 
 
