@@ -1,7 +1,7 @@
 """Many files analysed in one call: in this process, in worker processes, or on a Dask cluster.
 
-Every mode runs the same function per file (:func:`signal_core.analysis.batch.analyze_file`), so the
-rows are identical, float for float, whichever way a set is analysed.
+Every mode runs the same function per file (:func:`signal_core.analysis.batch.analyze_source`, which the
+app's Q-V sets page also calls), so the rows are identical, float for float, whichever way a set is analysed.
 :func:`analyze_files` gives the rows per file, in input order; a bad file gives its error row
 and the others go on; a crashed worker process is reported on the files it took down (they are
 first retried one by one, so only a file that kills its worker even alone is lost).
@@ -23,10 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from signal_core.analysis.batch import analyze_file, error_row, result_row
-from signal_core.analysis.pipeline import analyze_recording
+from signal_core.analysis.batch import analyze_source, error_row
 from signal_core.params import AnalysisParams
-from signal_core.protocol.filenames import parse_filename
 
 __all__ = ["SchedulerError", "analyze_files"]
 
@@ -55,20 +53,8 @@ class SchedulerError(RuntimeError):
 # ----------------------------------------------------------------------------- per-file work
 def _analyze_one(path: str, params: AnalysisParams, fs_hz: float | None, v_test: float | None,
                  v_from_name: bool) -> list[dict]:
-    """Rows of one file, as :func:`analyze_file` gives them (with its V2 set by hand or from the name)."""
-    if v_test is not None:
-        params = params.replace(v_test_mV=v_test)
-    try:
-        rec, _outcomes, rows = analyze_file(path, params, fs_hz=fs_hz)
-        if (v_from_name and v_test is None and rec is not None and rec.voltage_channel is None
-                and rec.n_sweeps == 1 and params.protocol is None and params.v_test_mV is None):
-            v_name = parse_filename(path).v2_mV
-            if v_name is not None:
-                named = params.replace(v_test_mV=v_name)
-                rows = [result_row(path, o) for o in analyze_recording(rec, named)]
-    except MemoryError:
-        return [error_row(path, None, f"{os.path.basename(path)}: not enough memory to analyse this file")]
-    return rows
+    """Rows of one file (:func:`~signal_core.analysis.batch.analyze_source`: V2 set by hand, or from the name)."""
+    return analyze_source(path, params, v_test_mV=v_test, v_from_name=v_from_name, fs_hz=fs_hz).rows
 
 
 def _analyze_chunk(items: Sequence[tuple[int, str, float | None]], params: AnalysisParams,
@@ -199,7 +185,7 @@ def analyze_files(
     v_test_mV: Mapping[PathLike, float] | None = None,
     v_test_from_name: bool = False,
 ) -> list[list[dict]]:
-    """Analyse many files: one list of rows (:func:`signal_core.analysis.batch.analyze_file`) per path, in input order.
+    """Analyse many files: one list of rows (:func:`signal_core.analysis.batch.analyze_source`) per path, in order.
 
     Parameters
     ----------
@@ -227,8 +213,8 @@ def analyze_files(
         ``v_overrides``.
     v_test_from_name : bool
         For single-sweep recordings without a voltage channel (whose protocol comes from
-        ``params.timing``), take V2 from the file name (:func:`~signal_core.protocol.parse_filename`)
-        when it has one and the recipe sets none.
+        ``params.timing``), take V2 from the file name when it has one and the recipe sets none
+        (:func:`~signal_core.analysis.batch.implicit_v2`).
 
     Returns
     -------
