@@ -25,8 +25,8 @@ from pathlib import PurePath
 import numpy as np
 import streamlit as st
 
-from signal_core.analysis.batch import result_row
-from signal_core.analysis.pipeline import ChargeResult, analyze_recording, analyze_sweep
+from signal_core.analysis.batch import analyze_source
+from signal_core.analysis.pipeline import ChargeResult, analyze_sweep
 from signal_core.filters.chain import apply_chain, power_spectrum
 from signal_core.filters.specs import chain_from_json
 from signal_core.io.atf import write_atf
@@ -37,13 +37,13 @@ from signal_core.synthetic import demo_recording
 
 from . import memory
 
-__all__ = ["SHARES", "analysis", "clear", "demo_file", "file_info", "filtered_sweep", "recording", "set_rows",
+__all__ = ["SHARES", "analysis", "clear", "demo_file", "filtered_sweep", "n_sweeps", "recording", "set_rows",
            "spectra"]
 
 TTL_S = 3600
 #: each cache's bound, as a fraction of the process's memory budget (480 MB by default: 120 MB of
 #: parsed recordings, 24 MB of filtered sweeps, ...); the rest is Streamlit, the uploads and the work
-SHARES = {"recordings": 0.25, "filtered_sweep": 0.05, "spectra": 0.01, "analysis": 0.05, "file_info": 0.002,
+SHARES = {"recordings": 0.25, "filtered_sweep": 0.05, "spectra": 0.01, "analysis": 0.05, "n_sweeps": 0.002,
           "set_rows": 0.02}
 
 
@@ -69,7 +69,7 @@ def _bytes_cached(name: str, copy: bool = False):
 
 def clear() -> None:
     """Empty every cache of this module (tests; ``st.cache_data.clear()`` only clears the demo's)."""
-    for fn in (_parsed, filtered_sweep, spectra, analysis, file_info, set_rows):
+    for fn in (_parsed, filtered_sweep, spectra, analysis, n_sweeps, set_rows):
         fn.cache.clear()
     st.cache_data.clear()
 DEMO_NAME = "demo_0001_-20mV.atf"
@@ -132,22 +132,29 @@ def analysis(sha: str, sweep: int, params_json: str, _data: bytes, name: str) ->
 
 
 # ------------------------------------------------------------------ Q–V sets (pages/6_sets.py)
-@_bytes_cached("file_info")
-def file_info(sha: str, _data: bytes, name: str) -> tuple[int, bool]:
-    """(number of sweeps, has a voltage channel) of a file: what the Sets page needs before analysing."""
-    rec = recording(sha, _data, name)
-    return rec.n_sweeps, rec.voltage_channel is not None
+@_bytes_cached("n_sweeps")
+def n_sweeps(sha: str, _data: bytes, name: str) -> int:
+    """The number of sweeps of a file: what the Sets page needs before analysing (tiny, so kept for a whole set)."""
+    return recording(sha, _data, name).n_sweeps
 
 
 @_bytes_cached("set_rows", copy=True)
-def set_rows(sha: str, params_json: str, label: str, _data: bytes, name: str) -> tuple[list[dict], list[list[str]]]:
-    """Every sweep of one file analysed as the CLI's ``qv`` does it (``analyze_recording``).
+def set_rows(sha: str, params_json: str, v_test_mV: float | None, label: str, _data: bytes,
+             name: str) -> tuple[list[dict], float | None]:
+    """Every sweep of one file analysed as the CLI's ``qv`` does it: :func:`signal_core.analysis.batch.analyze_source`.
 
-    Returns the rows (:func:`signal_core.analysis.batch.result_row` with ``file=label``; one per sweep) and
-    each row's flag codes. Small (no curves), so a whole set stays cached; the params JSON carries
-    any V2 set by hand (``v_test_mV``), so each V2 of a file is its own entry.
+    ``v_test_mV``: a V2 typed in the table (mV), or None for the file's own (its voltage channel's,
+    or its name's for a single sweep without one: ``v_from_name``). Returns the rows (``file=label``,
+    one per sweep, or the file's error row) and the V2 the file was analysed with when it is not the
+    recording's own. Small (no curves), so a whole set stays cached, one entry per file and V2.
+
+    Raises
+    ------
+    MemoryError
+        The analysis ran out of memory (its error row is not kept: the next run may have the memory).
     """
-    rec = recording(sha, _data, name)
-    outcomes = analyze_recording(rec, AnalysisParams.from_json(params_json))
-    codes = [[f.code for f in o.flags] if isinstance(o, ChargeResult) else [] for o in outcomes]
-    return [result_row(label, o) for o in outcomes], codes
+    got = analyze_source(recording(sha, _data, name), AnalysisParams.from_json(params_json), name=label,
+                         v_test_mV=v_test_mV, v_from_name=True)
+    if got.recording is None:  # a recording already read gives none only when out of memory
+        raise MemoryError(got.rows[0]["error"])
+    return got.rows, got.v_test_mV

@@ -1,11 +1,12 @@
 """Glue of the Q–V sets page (``pages/6_sets.py``): files in, Q–V points, one Boltzmann per set.
 
-Every sweep is analysed in this process exactly as ``python -m signal_core qv`` does it
-(:func:`signal_core.analysis.pipeline.analyze_recording` per file, V2 from the file name for single-sweep
-recordings without a voltage channel), through :func:`app.cache.set_rows`: digest-keyed, one
-entry per file and V2, so a page change and back, or an edit that does not touch V2, is instant.
-A V2 typed in the table re-runs that file with ``v_test_mV`` set (the charges depend on V2 through
-the control subtraction), and only that file.
+Every sweep is analysed in this process by the function ``python -m signal_core qv`` runs per file
+(:func:`signal_core.analysis.batch.analyze_source`: V2 from the file name for single-sweep recordings
+without a voltage channel), through :func:`app.cache.set_rows`: digest-keyed, one entry per file
+and V2, so a page change and back, or an edit that does not touch V2, is instant. A V2 typed in
+the table re-runs that file with ``v_test_mV`` set (the charges depend on V2 through the control
+subtraction), and only that file. This module keeps what is the page's: the session's edits, the
+progress bar and the list of failures shown.
 
 What the user edits (set, V2, exclude) lives in ``st.session_state[EDITS]`` keyed by
 ``(SHA-256, sweep)``, not in the editor: the editor's ``on_change`` moves each edit there and
@@ -29,7 +30,6 @@ import pandas as pd
 import streamlit as st
 
 from signal_core.params import AnalysisParams
-from signal_core.protocol.filenames import parse_filename
 from signal_core.sets import QvPoint, qv_points
 from signal_core.values import finite_or_none
 
@@ -136,34 +136,20 @@ class Analysed:
         return {label: lf.name for label, lf in self.files.items()}
 
 
-def _implicit_v2(lf: LoadedFile, n_sweeps: int, has_voltage: bool, params: AnalysisParams) -> float | None:
-    """V2 from the file name where the CLI's ``qv`` takes it: single sweep, no voltage channel, no V2 in the recipe."""
-    if n_sweeps != 1 or has_voltage or params.v_test_mV is not None or params.protocol is not None:
-        return None
-    return parse_filename(lf.name).v2_mV
-
-
 def _edits_v2(edit: dict | None) -> float | None:
     return finite_or_none((edit or {}).get("v2"))
 
 
-def _sweeps(lf: LoadedFile, params: AnalysisParams) -> list[tuple[int, float | None]]:
-    """(sweep, the V2 to analyse it with or None for its own) of one file; raises what reading raises."""
-    n_sweeps, has_voltage = cache.file_info(lf.sha256, lf.data, lf.name)
-    implicit = _implicit_v2(lf, n_sweeps, has_voltage, params)
+def _sweeps(lf: LoadedFile) -> list[tuple[int, float | None]]:
+    """(sweep, the V2 typed for it or None for the file's own) of one file; raises what reading raises."""
     edits = _edits()
-    out = []
-    for k in range(1, n_sweeps + 1):
-        v = _edits_v2(edits.get((lf.key, k)))
-        out.append((k, implicit if v is None else v))
-    return out
+    return [(k, _edits_v2(edits.get((lf.key, k)))) for k in range(1, cache.n_sweeps(lf.sha256, lf.data, lf.name) + 1)]
 
 
-def _run(lf: LoadedFile, params: AnalysisParams, v: float | None) -> tuple[list[dict], list[list[str]]] | str:
-    """The cached rows of one file analysed with V2 ``v`` (None: its own), or why there are none."""
-    params_json = params.to_json(indent=None) if v is None else params.replace(v_test_mV=float(v)).to_json(indent=None)
+def _run(lf: LoadedFile, params_json: str, v: float | None) -> tuple[list[dict], float | None] | str:
+    """The cached rows of one file and the V2 set (:func:`app.cache.set_rows`), or why there are none."""
     try:
-        return cache.set_rows(lf.sha256, params_json, file_label(lf), lf.data, lf.name)
+        return cache.set_rows(lf.sha256, params_json, v, file_label(lf), lf.data, lf.name)
     except MemoryError:
         return "not enough memory to analyse this file"
     except Exception:  # noqa: BLE001 - one file's bug must not hide the set; logged with its traceback
@@ -184,7 +170,7 @@ def analyse(files: Sequence[LoadedFile], params: AnalysisParams) -> Analysed:
     for i, lf in enumerate(files, 1):
         label = file_label(lf)
         try:
-            sweeps = _sweeps(lf, params)
+            sweeps = _sweeps(lf)
         except Exception:  # noqa: BLE001 - a loaded file was readable; say so and go on with the others
             logger.exception("reading %r (sha256 %s) for the set failed", lf.name, lf.sha256)
             an.failures.append((lf.name, None, "the file could not be read again (written to the server log)"))
@@ -194,7 +180,7 @@ def analyse(files: Sequence[LoadedFile], params: AnalysisParams) -> Analysed:
             key = (lf.sha256, base, v)
             if key not in done and bar is None:
                 bar = st.progress(0.0, text=f"Analysing {len(files)} recording(s)…")
-            results[v] = _run(lf, params, v)
+            results[v] = _run(lf, base, v)
             if not isinstance(results[v], str):
                 done.add(key)
         if bar is not None:
@@ -206,13 +192,13 @@ def analyse(files: Sequence[LoadedFile], params: AnalysisParams) -> Analysed:
             if isinstance(got, str):
                 an.failures.append((lf.name, k, got))
                 continue
-            rows, codes = got
-            match = [(r, c) for r, c in zip(rows, codes) if r["sweep"] == k]
+            rows, v_set = got
+            match = [r for r in rows if r["sweep"] == k]
             if not match:  # the file as a whole failed (one row, sweep None)
                 if k == 1:
                     an.failures.extend((lf.name, None, r["error"]) for r in rows if r["error"])
                 continue
-            row, row_codes = match[0]
+            row = match[0]
             file_rows.append(row)
             if row["error"]:
                 an.failures.append((lf.name, k, row["error"]))
@@ -220,9 +206,9 @@ def analyse(files: Sequence[LoadedFile], params: AnalysisParams) -> Analysed:
                     an.no_timing.add(lf.key)
                 continue
             an.ids[(label, k)] = (lf.key, k)
-            an.codes[(label, k)] = row_codes
-            if v is not None:
-                an.overrides[(label, k)] = v
+            an.codes[(label, k)] = row["flag_codes"]
+            if v_set is not None:
+                an.overrides[(label, k)] = v_set
         an.rows_per_file.append(file_rows)
     if bar is not None:
         bar.empty()
