@@ -340,6 +340,41 @@ def test_file_names_and_sets_are_shown_as_text():
 
 
 # ----------------------------------------------------------------------------- the glue, without the page
+@pytest.mark.slow
+def test_app_path_and_cli_path_give_identical_rows(tmp_path, monkeypatch):
+    """V2 from the file name (one sweep, no voltage channel) and V2 typed in the table: the rows the page's
+    analysis holds are the command line's, float for float (only ``file`` differs: digest/name vs path)."""
+    from app.state import LoadedFile
+
+    named = ("20230115_0002_-50mVdepol.atf", _atf("20230115_0002_-50mVdepol.atf", CELL, (-50.0,), 2,
+                                                   with_voltage=False))
+    typed = ("20230115_0003_-30mVdepol.atf", _atf("20230115_0003_-30mVdepol.atf", CELL, (-30.0,), 3))
+    paths = _write(tmp_path, [named, typed])
+    files = [LoadedFile.from_bytes(n, b) for n, b in (named, typed)]
+    params = AnalysisParams(timing=ProtocolTiming())  # simulate's timings (the file without a voltage channel)
+    session: dict = {sets_ui.EDITS: {(files[1].key, 1): {"v2": -25.0}}}
+    monkeypatch.setattr(sets_ui, "_ss", lambda: session)
+    an = sets_ui.analyse(files, params)
+    cli = analyze_files(paths, params, v_test_from_name=True, v_test_mV={paths[1]: -25.0})
+    assert an.failures == []
+    for app_rows, cli_rows, lf in zip(an.rows_per_file, cli, files, strict=True):
+        assert [r["file"] for r in app_rows] == [sets_ui.file_label(lf)]
+        assert [{k: v for k, v in r.items() if k != "file"} for r in app_rows] == \
+            [{k: v for k, v in r.items() if k != "file"} for r in cli_rows]
+    assert [rows[0]["v_test_mV"] for rows in an.rows_per_file] == [-50.0, -25.0]  # the name's, the typed one
+    labels = [sets_ui.file_label(lf) for lf in files]
+    assert an.overrides == {(labels[0], 1): -50.0, (labels[1], 1): -25.0}
+    pts = sets_ui.points(an, params)
+    assert [(p.v_test_mV, p.v_source, p.note) for p in pts] == [(-50.0, "file name", ""), (-25.0, "manual", "")]
+    # the command line itself, for the file whose V2 comes from its name
+    out = subprocess.run([sys.executable, "-m", "signal_core", "qv", str(paths[0]), "--t0-ms", "17.2", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    (point,) = json.loads(out.stdout)["points"]
+    row = an.rows_per_file[0][0]
+    assert {k: point[k] for k in ("v_test_mV", "q_on_pC", "q_off_pC", "q_on_se_pC", "q_on_corr_pC")} == \
+        {k: row[k] for k in ("v_test_mV", "q_on_pC", "q_off_pC", "q_on_se_pC", "q_on_corr_pC")}
+
+
 def _point(v: float, q: float, *, set_id: str = "A", excluded: bool = False, file: str = "f") -> QvPoint:
     return QvPoint(file=f"{file}{v}", sweep=1, v_test_mV=v, v_source="voltage channel", v_name_mV=None,
                    q_on_pC=q, q_off_pC=-q, q_off_over_on=-1.0, c_m_nF=2.0, q_on_per_c_m_nC_per_uF=q / 2,
