@@ -1,7 +1,7 @@
 """Command line: ``python -m signal_core analyze|qv FILE... [options]``.
 
 The same numbers as the app and the Python API: every command builds one
-:class:`~signal_core.params.AnalysisParams` and runs :func:`~signal_core.analysis.batch.analyze_file`.
+:class:`~signal_core.params.AnalysisParams` and runs :func:`~signal_core.analysis.batch.analyze_source`.
 Exit status: 0 when every file and sweep was analysed, 2 when any could not be
 (each failure is reported, the others are still analysed), 1 for bad options.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import signal_core._threads  # noqa: F401  (first: one BLAS thread, set before numpy loads)
 from signal_core import __version__
-from signal_core.analysis.batch import analyze_file
+from signal_core.analysis.batch import analyze_source
 from signal_core.filters.kinds import filter_help
 from signal_core.filters.specs import FilterError, FilterSpec
 from signal_core.names import clean_name
@@ -211,14 +211,14 @@ def _analyze_all(args: argparse.Namespace, params: AnalysisParams, export: list 
 
     With ``export`` (a list) the export entries and failures of each file are appended as pairs;
     the workbook needs the full results (curves), which stay in this process, so each file is
-    then analysed here as well.
+    then analysed here as well, with the same V2 (from the name in ``qv``).
     """
     rows = analyze_files(args.files, params, workers=args.workers, scheduler=args.scheduler, fs_hz=args.fs_hz,
                          v_test_from_name=v_test_from_name)
     if export is not None:
         for f in args.files:
-            rec, outcomes, file_rows = analyze_file(f, params, fs_hz=args.fs_hz)
-            export.append(_export_items(f, rec, outcomes, file_rows))
+            got = analyze_source(f, params, fs_hz=args.fs_hz, v_from_name=v_test_from_name)
+            export.append(_export_items(f, got.recording, got.outcomes, got.rows))
     return rows
 
 

@@ -7,6 +7,7 @@ and the pipette sees g Q_max.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -259,6 +260,24 @@ def test_qv_summary_is_the_cli_output(set_a, junk, capsys):
     out = qv_summary(rows, fit_points(qv_points(rows), with_offset=True))
     assert out == expected and out["v_half_mV"] is None and out["errors"][-1]["file"] is None
 
+
+
+def test_qv_out_holds_the_charges_of_the_names_v2(folder, tmp_path, capsys):
+    """``qv --out``: the export analyses each file again for its curves, with the V2 its JSON row has
+    (from the name for a file without voltage channel), not the timing's."""
+    sub = folder / "out_names"
+    sub.mkdir()
+    paths = [_write(sub, f"{k + 1:04d}_7_{v}.atf", CELL, v, seed=300 + k, with_voltage=False)
+             for k, v in enumerate((-50, -30, -10))]
+    out = tmp_path / "set.csv"
+    assert cli.main(["qv", *map(str, paths), "--t0-ms", str(TIMING.t0_ms), "--json", "--out", str(out)]) == 0
+    capsys.readouterr()
+    with out.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    rows = [r for file_rows in analyze_files(paths, AnalysisParams(timing=TIMING), v_test_from_name=True)
+            for r in file_rows]
+    assert [float(r["v_test_mV"]) for r in table] == [-50.0, -30.0, -10.0]  # the names'; the timing says -20
+    assert [float(r["q_on_pC"]) for r in table] == [r["q_on_pC"] for r in rows]
 
 # ----------------------------------------------------------------------------- failures
 def _crash_chunk(items, *args):
