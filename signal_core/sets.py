@@ -18,8 +18,9 @@ cluster; it lives in :mod:`signal_core.parallel` and is re-exported here with
 
 V2 enters the charge, not only the plot: the test response is corrected by V2 - V0 times
 the control response per mV, so a V2 set by hand or taken from the file name must be given
-to :func:`analyze_files` (``v_test_mV=``, ``v_test_from_name=``) and not only to
-:func:`qv_points`, or the charges belong to another V2 (:func:`qv_points` notes such points).
+to :func:`analyze_files` (``v_test_mV=``, ``v_test_from_name=``; the per-file rule is
+:func:`signal_core.analysis.batch.analyze_source`, which the app's sets page calls too) and not only
+to :func:`qv_points`, or the charges belong to another V2 (:func:`qv_points` notes such points).
 
 Units: mV, pC, nF, nC/uF.
 """
