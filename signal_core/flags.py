@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from signal_core.errors import SignalCoreError
 
 __all__ = [
+    "CHARGE_SETTLING_MAX_BIAS",
     "CONTROLS_DISAGREE_FRACTION",
     "FAST_TRANSIENT_MAX_ERROR",
     "FIT_CHI2_MAX",
@@ -58,6 +59,9 @@ class Flag:
 # ----------------------------------------------------------------------------- thresholds
 #: |1 + Q_off/Q_on| beyond this is flagged: pure gating charge returns what it moved (Q_off = -Q_on)
 Q_RATIO_TOLERANCE = 0.2
+#: charge_unsettled fires when the charge current still decaying in the tail window (the test's own transient, slowed
+#: by the charge's capacitance) makes Q err by more than this fraction: the bound the accuracy bench holds Q to
+CHARGE_SETTLING_MAX_BIAS = 0.05
 #: a tail that still drifts is flagged when the drift makes the charge uncertain by more than this fraction
 TAIL_DRIFT_MAX_FRACTION = 0.05
 #: the accepted error of R_s and C_m caused by the sampling (fraction); sets :func:`fast_transient_min_samples`
@@ -141,6 +145,14 @@ FLAG_KINDS: tuple[FlagKind, ...] = (
        "a tail line over a long window."),
     _k("tail_slope_off", "warning", TAIL_DRIFT_MAX_FRACTION, "",
        "As tail_slope_on, for the purple OFF curve and Q_off."),
+    _k("charge_unsettled_on", "warning", CHARGE_SETTLING_MAX_BIAS, "",
+       "The test pulse's own transient decays more slowly than the controls' (the moving charge adds its "
+       "capacitance to the membrane's), so the purple ON curve has not settled in the tail window: part of the "
+       "charge current is removed as the steady level and Q_on is too small in size by more than {pct:.0f} % "
+       "(the message gives the estimate in pC, from the decay fitted with the test's own time constant). "
+       "Longer test pulses settle it."),
+    _k("charge_unsettled_off", "warning", CHARGE_SETTLING_MAX_BIAS, "",
+       "As charge_unsettled_on, for the purple OFF curve and Q_off."),
     _k("tail_line_short_on", "warning", None, "",
        "A sloping ON tail line fitted over a short window (under 30 ms or 30 % of the epoch) is extrapolated "
        "back to the edge and can flip the charge's sign. Prefer the constant tail."),

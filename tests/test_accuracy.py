@@ -21,6 +21,7 @@ from signal_core.filters.chain import apply_chain
 from signal_core.filters.mains import remove_mains
 from signal_core.filters.specs import FilterError, FilterSpec, parse_chain
 from signal_core.flags import (
+    CHARGE_SETTLING_MAX_BIAS,
     FAST_TRANSIENT_MAX_ERROR,
     FLAG_KIND_BY_CODE,
     FLAG_KINDS,
@@ -64,6 +65,33 @@ def test_short_test_pulse_withholds_q_off_with_a_flag():
     assert "off_invalid" in {f.code for f in res.flags}
     row = result_row("sim.atf", res)
     assert row["q_off_pC"] is None and row["q_off_over_on"] is None
+
+
+@pytest.mark.parametrize("seed", [None, 0, 1])
+def test_unsettled_charge_is_flagged_with_its_bias_within_a_factor_of_two(seed):
+    # R_m = R_s = 20 MOhm, tau 10 ms: near V_half the charge's capacitance slows the test's own transient to ~17 ms,
+    # so 8 control tau after the edge the purple ON curve still carries charge current (the pipette's truth: Q_on of
+    # the circuit with the charge minus the same circuit without it, integrated over the epoch)
+    case = next(c for c in cases() if c.name.startswith("R_m = R_s"))
+    sim = simulate_sweep(case.cell, case.pulses, case.fs_hz, None if seed is None else Noise(white_pA=20.0, seed=seed))
+    res = analyze_sweep(to_recording([sim]), 0, AnalysisParams())
+    real = res.q_on_pC - sim.truth.q_on_pC
+    assert abs(real) > CHARGE_SETTLING_MAX_BIAS * abs(sim.truth.q_on_pC)
+    codes = [f.code for f in res.flags]
+    assert "charge_unsettled_on" in codes and "tail_slope_on" not in codes, codes
+    flag = next(f for f in res.flags if f.code == "charge_unsettled_on")
+    claimed = float(re.search(r"off by about ([-+0-9.]+) pC", flag.message).group(1))
+    assert abs(real) / 2 <= abs(claimed) <= 2 * abs(real) and np.sign(claimed) == np.sign(real), (claimed, real)
+
+
+@pytest.mark.parametrize(("c_m", "r_s", "r_m"), [(1.0, 2.0, 200.0), (1.0, 8.0, 1000.0)])
+def test_settled_charge_raises_no_unsettled_flag(c_m, r_s, r_m):
+    # a fast clamp, and a clamp slowed by the charge whose bias stays under the bound (3.6 %): no flag
+    cell = _cell(c_m, r_s, r_m)
+    sim = simulate_sweep(cell, lab_pulses(min(-90.0 + 70.0 / cell.gain, 60.0)), 100e3, Noise(white_pA=20.0, seed=7))
+    res = analyze_sweep(to_recording([sim]), 0, AnalysisParams())
+    assert abs(res.q_on_pC - sim.truth.q_on_pC) < CHARGE_SETTLING_MAX_BIAS * abs(sim.truth.q_on_pC)
+    assert not {"charge_unsettled_on", "charge_unsettled_off"} & {f.code for f in res.flags}
 
 
 def test_drift_flag_states_the_error_within_a_factor_of_two():

@@ -19,6 +19,7 @@ from signal_core.analysis.responses import (
     integration_window,
     tail_drift_flag,
     tail_step,
+    unsettled_charge_flag,
 )
 from signal_core.flags import OFF_INVALID_FRACTION, Q_RATIO_TOLERANCE, Flag, make_flag
 from signal_core.params import AnalysisParams
@@ -54,7 +55,7 @@ class ChargeStep:
 
 
 def charge_step(purple_raw: np.ndarray, purple_pre: np.ndarray, fs: float, params: AnalysisParams,
-                label: str, tau_ms: float) -> ChargeStep:
+                label: str, tau_ms: float, settle_tau_ms: float | None = None) -> ChargeStep:
     """Tail level, integral and drift check of one purple curve (``label`` "ON" or "OFF").
 
     Parameters
@@ -69,6 +70,10 @@ def charge_step(purple_raw: np.ndarray, purple_pre: np.ndarray, fs: float, param
     label : {"ON", "OFF"}
     tau_ms : float
         The clamp's time constant (ms): the default tail window waits for it to settle.
+    settle_tau_ms : float, optional
+        The late decay time of the test pulse's own response to this edge (ms,
+        :func:`~signal_core.analysis.responses.settling_tau_ms`): with a constant tail, the check that the
+        purple curve has settled in the tail window (``charge_unsettled_on`` / ``_off``).
     """
     on = label == "ON"
     window = params.tail_on_ms if on else params.tail_off_ms
@@ -82,7 +87,12 @@ def charge_step(purple_raw: np.ndarray, purple_pre: np.ndarray, fs: float, param
     purple = purple_raw - tail.level_pA
     q = integral_pC(purple[sl], fs) + pre_pC
     flags = list(tail.flags)
-    if params.tail_mode != "line" and not tail.unsettled:
+    unsettled = None
+    if params.tail_mode == "constant" and not tail.unsettled:
+        unsettled = unsettled_charge_flag(purple_raw, fs, tail.window, sl, q, label, settle_tau_ms)
+        if unsettled is not None:
+            flags.append(unsettled)
+    if params.tail_mode != "line" and not tail.unsettled and unsettled is None:  # a decay explains any drift
         drift = tail_drift_flag(purple, drift_window(purple.size, fs, tail.window, tau_ms), fs, q, label,
                                 tail=tail.window, integrate=sl)
         if drift is not None:

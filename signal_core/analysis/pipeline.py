@@ -17,7 +17,7 @@ from signal_core.analysis.charges import charge_step, off_invalid_flag, ratio_fl
 from signal_core.analysis.hum import hum_flag
 from signal_core.analysis.passive import passive_parameters
 from signal_core.analysis.pooling import PooledControls, pool_controls
-from signal_core.analysis.responses import CarryOver, SweepIndex, response_step, sample_times_ms
+from signal_core.analysis.responses import CarryOver, SweepIndex, response_step, sample_times_ms, settling_tau_ms
 from signal_core.analysis.uncertainty import MembraneFrame, SweepUncertainty, from_steps, statistical_flags
 from signal_core.filters.chain import apply_chain, chain_settle_s, decimate, decimated_time
 from signal_core.filters.specs import FilterError
@@ -476,8 +476,10 @@ def analyze_sweep(
                                model=params.control_model, pool=False)
     if pooled is not None:
         resp = _with_pooled(resp, pooled, prot.test_step_mV)
-    on = charge_step(resp.purple_on_raw, resp.purple_on_pre, fs, params, "ON", pas.tau_ms)
-    off = charge_step(resp.purple_off_raw, resp.purple_off_pre, fs, params, "OFF", pas.tau_ms)
+    on = charge_step(resp.purple_on_raw, resp.purple_on_pre, fs, params, "ON", pas.tau_ms,
+                     settling_tau_ms(resp.test_on, fs, pas.tau_ms))
+    off = charge_step(resp.purple_off_raw, resp.purple_off_pre, fs, params, "OFF", pas.tau_ms,
+                      settling_tau_ms(resp.test_off, fs, pas.tau_ms))
     q_on = on.q_pC
     invalid = off_invalid_flag(prot, params, pas.tau_ms, pas.c_lin_nF, q_on)
     q_off: float | None = None if invalid is not None else off.q_pC

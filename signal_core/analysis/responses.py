@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from signal_core.fitting import fit_line
+from signal_core.fitting import FitError, fit_exponential, fit_line
 from signal_core.flags import (
+    CHARGE_SETTLING_MAX_BIAS,
     SETTLE_TAUS,
+    SIGNIFICANCE_SE,
     SLOW_CLAMP_MAX_BIAS,
     TAIL_DRIFT_MAX_FRACTION,
     AnalysisError,
@@ -23,8 +25,8 @@ from signal_core.protocol.steps import Protocol
 
 __all__ = [
     "CarryOver", "ResponseStep", "SweepIndex", "TailResult", "block_means", "control_curves", "drift_window",
-    "integral_pC", "integration_window", "per_mV_average", "response_step", "sample_times_ms", "stack_rows",
-    "tail_drift_flag",
+    "integral_pC", "integration_window", "per_mV_average", "response_step", "sample_times_ms", "settling_tau_ms",
+    "stack_rows", "tail_drift_flag", "unsettled_charge_flag",
     "tail_step", "tail_window",
 ]
 
@@ -231,6 +233,9 @@ class ResponseStep:
         Test response minus the scaled magenta curve (pA), before the tail step.
     purple_on_pre, purple_off_pre : ndarray
         The same in the samples just before the test's edges (the filter's spread; empty unfiltered).
+    test_on, test_off : ndarray
+        The test pulse's own responses to its two edges (pA, from the first sample after the edge to
+        the guard before the next), whose late decay times the settling of the charge.
     flags : tuple of Flag
         ``test_longer_than_control``.
     """
@@ -245,6 +250,8 @@ class ResponseStep:
     purple_off_raw: np.ndarray
     purple_on_pre: np.ndarray
     purple_off_pre: np.ndarray
+    test_on: np.ndarray
+    test_off: np.ndarray
     flags: tuple[Flag, ...]
 
     @property
@@ -298,6 +305,7 @@ def response_step(sw: SweepIndex, prot: Protocol, control_on_source: str, contro
         purple_off_raw=test_off[:len_off] + dv * magenta_off[:len_off] + still,
         purple_on_pre=test_on_pre[test_on_pre.size - n_p:] - dv * g_on_pre,
         purple_off_pre=test_off_pre[test_off_pre.size - n_p:] + dv * g_off_pre + still,
+        test_on=test_on, test_off=test_off,
         flags=tuple(flags),
     )
 
@@ -478,3 +486,94 @@ def tail_drift_flag(curve: np.ndarray, sl: slice, fs: float, q_pC: float, label:
             f"{effect_pC:.2f} pC{share}; check the baseline, or fit a tail line over a long window.",
         )
     return None
+
+
+#: the test's transient is timed from this many clamp time constants after the edge, where the linear part has
+#: fallen to 14 % and the slowest decay (the membrane and the charge's capacitance together) dominates
+_SETTLING_FROM_TAUS = 2.0
+#: block length (s) of the settling fits: short against any clamp time constant worth flagging, long against a
+#: sample, so a fit of a 100 ms epoch has a few hundred points
+_SETTLING_BLOCK_S = 0.25e-3
+#: block length (s) of the purple curve in the remainder fit: 1 ms averages out the filters' correlation (2 kHz)
+_REMAINDER_BLOCK_S = 1e-3
+
+
+def settling_tau_ms(test_pA: np.ndarray, fs: float, tau_ms: float) -> float | None:
+    """The late decay time (ms) of the test pulse's own response to an edge, or None when it shows none.
+
+    The controls decay with the clamp's time constant ``tau_ms``; the test, at a potential where
+    charge moves, decays more slowly: near its final level the membrane's capacitance is C_m plus
+    the charge's dQ/dV, so the slowest time constant is about tau (1 + C_q / C_m).  It is fitted
+    (exponential plus offset) to block means of the response from :data:`_SETTLING_FROM_TAUS` tau
+    after the edge to its end, where the large linear transient makes it precise even when the
+    purple curve is noisy.  None when fewer than 8 blocks remain or no decay is found.
+    """
+    if not (np.isfinite(tau_ms) and tau_ms > 0):
+        return None
+    a = int(np.ceil(_SETTLING_FROM_TAUS * tau_ms * 1e-3 * fs))
+    nb = max(1, int(round(_SETTLING_BLOCK_S * fs)))
+    seg = test_pA[a:]
+    m = seg.size // nb
+    if m < 8:
+        return None
+    y = block_means(seg, nb)
+    t_ms = (a + (np.arange(m) + 0.5) * nb) / fs * 1e3
+    try:
+        tau = fit_exponential(t_ms, y).params["tau"]
+    except FitError:  # no exponential decay in the late response: nothing to time the settling by
+        return None
+    return float(tau) if np.isfinite(tau) and tau > 0 else None
+
+
+def unsettled_charge_flag(purple: np.ndarray, fs: float, tail: slice, integrate: slice, q_pC: float, label: str,
+                          settle_tau_ms: float | None) -> Flag | None:
+    """``charge_unsettled_*`` when charge current still decaying in the tail window biases Q beyond the bound.
+
+    The purple curve's late part is fitted, in 1 ms block means from two ``settle_tau_ms`` after the
+    edge on, as ``c + A exp(-t / settle_tau_ms)``: the decay time is the test's own
+    (:func:`settling_tau_ms`), so only the level and amplitude are free and the fit is stable even where the
+    purple curve is noisy.  The decaying part's mean over the tail window, R, is removed with the
+    steady level over the whole integration window, so Q errs by about -R x (integration window).
+    Fires when that exceeds :data:`~signal_core.flags.CHARGE_SETTLING_MAX_BIAS` of |Q| and R exceeds
+    :data:`~signal_core.flags.SIGNIFICANCE_SE` standard errors (the block means' scatter, raised by
+    the variance ratio of 5-block means where the noise is slow).
+    """
+    if settle_tau_ms is None or not q_pC:
+        return None
+    nb = max(1, int(round(_REMAINDER_BLOCK_S * fs)))
+    m = purple.size // nb
+    y = block_means(purple, nb)
+    t_ms = (np.arange(m) + 0.5) * nb / fs * 1e3
+    use = t_ms >= _SETTLING_FROM_TAUS * settle_tau_ms
+    if np.count_nonzero(use) < 8:
+        return None
+    decay = np.exp(-t_ms[use] / settle_tau_ms)
+    x = np.column_stack([np.ones_like(decay), decay])
+    beta, *_ = np.linalg.lstsq(x, y[use], rcond=None)
+    resid = y[use] - x @ beta
+    dof = resid.size - 2
+    g = 5
+    n_g = resid.size // g
+    if dof < 3 or n_g < 3:
+        return None
+    var_ratio = max(1.0, float(np.var(block_means(resid, g)) * g / np.var(resid))) if np.var(resid) > 0 else 1.0
+    try:
+        cov = np.linalg.inv(x.T @ x) * (resid @ resid / dof) * var_ratio
+    except np.linalg.LinAlgError:  # the decay is flat over the fitted span: it cannot be told from the level
+        return None
+    t_tail_ms = (np.arange(tail.start, tail.stop) + 0.5) / fs * 1e3
+    shape = float(np.mean(np.exp(-t_tail_ms / settle_tau_ms)))
+    remainder_pA = float(beta[1]) * shape
+    se_pA = float(np.sqrt(max(cov[1, 1], 0.0))) * shape
+    bias_pC = -remainder_pA * (integrate.stop - integrate.start) / fs  # pA x s = pC
+    if not (abs(bias_pC) > CHARGE_SETTLING_MAX_BIAS * abs(q_pC) and abs(remainder_pA) > SIGNIFICANCE_SE * se_pA):
+        return None
+    code = label.lower()
+    return make_flag(
+        f"charge_unsettled_{code}",
+        f"The test pulse's {label} transient decays with {settle_tau_ms:.1f} ms, slower than the controls' (the "
+        f"moving charge adds its capacitance), and the purple {label} curve has not settled in the tail window: "
+        f"{remainder_pA:+.1f} pA of decaying charge current there is removed as the steady level, so Q_{code} is "
+        f"off by about {bias_pC:+.2f} pC ({bias_pC / abs(q_pC) * 100:+.0f} %) and the charge the pipette saw is "
+        f"about {q_pC - bias_pC:.2f} pC. Longer test pulses settle it.",
+    )
