@@ -22,6 +22,7 @@ window's spectral zeros.  Units: current pA, charge pC, time s unless a name say
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,12 @@ _LOW_BINS = 5
 _MAX_LINES = 12
 #: length of a Welch segment (s): one 50 Hz period, so that hum is resolved at 100 kHz
 _SEGMENT_S = 0.02
+#: a weight row with at most this many breakpoints (constant runs) is summed from boxcar variances, not its spectrum
+_MAX_BREAKPOINTS = 256
+#: the continuous part's autocovariance is summed over this many Welch segments' lags (see boxcar_variances)
+_MAX_LAG_SEGMENTS = 4
+#: zero padding of a row's FFT, in Welch segments: the circular wrap then meets only the negligible long lags
+_ALIAS_GUARD = 2
 
 
 @dataclass(frozen=True)
@@ -86,46 +93,116 @@ class NoiseSpectrum:
         """Frequencies of the interference lines (Hz)."""
         return tuple(nu * self.fs_hz for nu, _ in self.lines)
 
-    def variances(self, weights: np.ndarray) -> np.ndarray:
+    def variances(self, weights: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Variance of ``sum_n w_n i_n`` for each row of ``weights`` (rows of length <= the sweep), pA^2 x w^2.
 
-        Each row is cropped to where it is not zero (the noise is stationary, and a line's effect
-        does not depend on its phase), and rows of similar span share one FFT length.
+        ``weights`` is a 2-D array or a sequence of 1-D rows.  A row that is constant between a few
+        breakpoints (windows, baselines, tail levels: most rows) is summed exactly from the
+        variances of boxcars (:meth:`boxcar_variances`), its lines from the closed-form sum of each
+        constant run; any other row is cropped to where it is not zero (the noise is stationary, a
+        line's effect does not depend on its phase) and goes through its spectrum, its lines through
+        a direct sum at their frequency.
         """
-        w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        out = np.zeros(w.shape[0])
-        spans = []
-        for k, row in enumerate(w):
-            nz = np.flatnonzero(row)
-            spans.append((k, int(nz[0]), int(nz[-1]) + 1) if nz.size else (k, 0, 1))
-        groups: dict[int, list[tuple[int, int, int]]] = {}
-        for k, a, b in spans:
-            groups.setdefault(1 << max(1, (b - a - 1).bit_length()), []).append((k, a, b))
-        for nfft, members in groups.items():
-            block = np.zeros((len(members), nfft))
-            for j, (k, a, b) in enumerate(members):
-                block[j, :b - a] = w[k, a:b]
-            out[[k for k, _, _ in members]] = self._block_variances(block, nfft)
+        if isinstance(weights, np.ndarray):
+            rows = list(np.atleast_2d(np.asarray(weights, dtype=np.float64)))
+        else:
+            rows = [np.asarray(r, dtype=np.float64) for r in weights]
+        out = np.zeros(len(rows))
+        stepped: list[tuple[int, np.ndarray, np.ndarray]] = []
+        smooth: dict[int, list[tuple[int, np.ndarray]]] = {}
+        guard = _ALIAS_GUARD * 2 * (self.nu.size - 1)
+        for k, row in enumerate(rows):
+            nonzero = row != 0
+            first = int(nonzero.argmax())
+            if not nonzero[first]:
+                continue
+            seg = row[first:row.size - int(nonzero[::-1].argmax())]
+            change = seg[1:] != seg[:-1]
+            if np.count_nonzero(change) + 2 <= _MAX_BREAKPOINTS:
+                starts = np.r_[0, np.flatnonzero(change) + 1]  # the constant runs; the row is cumsum(d) over them
+                stepped.append((k, np.r_[starts, seg.size], np.diff(seg[starts], prepend=0.0, append=0.0)))
+            else:
+                smooth.setdefault(sp_fft.next_fast_len(seg.size + guard, real=True), []).append((k, seg))
+        if stepped:
+            lags = [np.abs(at[:, None] - at[None, :]) for _, at, _ in stepped]
+            box = self.boxcar_variances(np.concatenate([lag.ravel() for lag in lags]))
+            used = 0
+            for (k, at, d), lag in zip(stepped, lags, strict=True):
+                # sum_n w_n x_n = sum_p d_p T_p with T_p the sum of x from p on; as sum_p d_p = 0,
+                # Var = -1/2 sum_pq d_p d_q V(|p - q|), V the variance of a boxcar sum
+                v = box[used:used + lag.size].reshape(lag.shape)
+                used += lag.size
+                out[k] = -0.5 * float(np.einsum("i,ij,j->", d, v, d))
+                # a line: sum_n w_n e^{-2 pi i nu n} = sum_p d_p e^{-2 pi i nu p} / (1 - e^{-2 pi i nu})
+                for nu0, amp in self.lines:
+                    z = complex(np.exp(-2j * np.pi * nu0 * at) @ d)
+                    out[k] += amp * amp / 2.0 * (z.real**2 + z.imag**2) / (4.0 * math.sin(math.pi * nu0) ** 2)
+        for nfft, members in smooth.items():
+            out[[k for k, _ in members]] = self._spectral_variances([seg for _, seg in members], nfft)
         return out
 
-    def _block_variances(self, w: np.ndarray, nfft: int) -> np.ndarray:
+    def boxcar_variances(self, lengths: np.ndarray) -> np.ndarray:
+        """Variance of the continuous part's sum over ``L`` consecutive samples, for each ``L`` of ``lengths`` (pA^2).
+
+        The spectrum is linear between its Welch frequencies ``j / m`` (``m`` the Welch segment's
+        length), so its autocovariance is exactly ``r(k) = sinc^2(k / m) r_m(k)``, with ``r_m`` the
+        inverse DFT of the ``m`` spectral values, and ``V(L) = sum over |k| < L of (L - |k|) r(k)``.
+        Beyond :data:`_MAX_LAG_SEGMENTS` segments ``r`` is taken as zero (the sinc^2 tail meets
+        ``r_m`` near its zeros there: on the lab's recording it moves an SE by less than 1e-6).
+        """
+        lengths = np.asarray(lengths)
+        m = 2 * (self.nu.size - 1)
+        r_m = sp_fft.irfft(self.psd / 2.0, n=m)  # the two-sided density's m-point inverse DFT
+        n_lag = max(min(int(lengths.max(initial=0)), _MAX_LAG_SEGMENTS * m), 2)
+        r = np.resize(np.sin(np.pi * np.arange(m) / m) ** 2 * r_m, n_lag)  # sin^2(pi k / m) r_m(k): period m
+        k = np.arange(n_lag, dtype=np.float64)
+        r[1:] /= (np.pi * k[1:] / m) ** 2
+        r[0] = r_m[0]
+        c1 = np.zeros(n_lag + 1)  # c1[L] = sum of r(k), c2[L] = sum of k r(k), over 1 <= k < L
+        c2 = np.zeros(n_lag + 1)
+        np.cumsum(r[1:], out=c1[2:])
+        np.cumsum(k[1:] * r[1:], out=c2[2:])
+        short = np.minimum(lengths, n_lag)
+        # past the last lag V grows by the whole covariance sum per sample
+        return short * r[0] + 2.0 * (short * c1[short] - c2[short]) + (lengths - short) * (r[0] + 2.0 * c1[n_lag])
+
+    def _spectral_variances(self, segs: list[np.ndarray], nfft: int) -> np.ndarray:
+        """Variances of rows (cropped, each shorter than ``nfft`` by the alias guard) through their spectra."""
+        block = np.zeros((len(segs), nfft), dtype=np.float32)
+        for j, seg in enumerate(segs):
+            block[j, :seg.size] = seg
         # single precision for the spectrum: an SE needs ~1e-3, and it is three times faster than float64
-        spec = sp_fft.rfft(w.astype(np.float32), nfft, axis=1, workers=1)
+        spec = sp_fft.rfft(block, axis=1, workers=1)
+        v = spec.view(np.float32).reshape(len(segs), -1, 2)
+        power = np.einsum("ijk,ijk->ij", v, v)
         nu = np.arange(spec.shape[1]) / nfft
-        s = np.interp(nu, self.nu, self.psd) / 2.0  # two-sided density
-        c = np.full(nu.size, 2.0)
-        c[0] = 1.0
+        s = np.interp(nu, self.nu, self.psd)  # one-sided: twice the two-sided density
+        s[0] /= 2.0
         if nfft % 2 == 0:
-            c[-1] = 1.0
-        power = spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2
-        var = np.einsum("ij,j->i", power, c * s) / nfft
-        if self.lines:
-            idx = np.arange(w.shape[1])
-            for nu0, amp in self.lines:  # einsum, not BLAS: its threads stall on a busy machine
-                ph = 2 * np.pi * nu0 * idx
-                re, im = np.einsum("ij,j->i", w, np.cos(ph)), np.einsum("ij,j->i", w, np.sin(ph))
-                var = var + amp * amp / 2.0 * (re * re + im * im)
+            s[-1] /= 2.0
+        var = np.einsum("ij,j->i", power, s / nfft)
+        for nu0, amp in self.lines:
+            for j, seg in enumerate(segs):
+                z = complex(_dft(seg, nu0))
+                var[j] += amp * amp / 2.0 * (z.real**2 + z.imag**2)
         return var
+
+
+def _dft(x: np.ndarray, nu: float, n0: int = 0) -> complex:
+    """``sum_n x[n] exp(-2 pi i nu (n0 + n))`` for a 1-D ``x`` (``nu`` in cycles per sample), in O(len(x)).
+
+    The phase factors are split as ``n = b q + r``: ``b + len / b`` complex exponentials instead of ``len``.
+    """
+    size = x.size
+    b = max(1, int(math.isqrt(size)))
+    q = size // b
+    e_r = np.exp(-2j * np.pi * nu * np.arange(b))
+    main = x[:q * b].reshape(q, b)
+    inner = np.einsum("qb,b->q", main, e_r.real) + 1j * np.einsum("qb,b->q", main, e_r.imag)
+    z = complex(inner @ np.exp(-2j * np.pi * nu * (n0 + b * np.arange(q))))
+    if q * b < size:
+        z += complex(x[q * b:] @ np.exp(-2j * np.pi * nu * (n0 + np.arange(q * b, size))))
+    return z
 
 
 def quiet_segments(edges: list[int], skip: list[int], n: int, guard: int, settle: int) -> list[slice]:
@@ -628,7 +705,7 @@ def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: Membran
                ctrl_pair: tuple[float, np.ndarray] | None, p: PassiveInputs, pos: dict, extra: dict[str, float],
                ) -> tuple[SweepUncertainty, MembraneFrame]:
     names = list(rows)
-    var = noise.variances(np.vstack([rows[k] for k in names]))
+    var = noise.variances([rows[k] for k in names])
     se = {k: _se(v + extra.get(k, 0.0)) for k, v in zip(names, var, strict=True)}
 
     # the transient fit against the noise floor: mean squared residual over the noise expected in it
