@@ -30,6 +30,7 @@ __all__ = [
     "MODELS",
     "FitError",
     "FitResult",
+    "exp_profile",
     "fit_boltzmann",
     "fit_exponential",
     "fit_line",
@@ -234,6 +235,28 @@ def _exp_linear(s: np.ndarray, y: np.ndarray, taus: np.ndarray) -> tuple[np.ndar
     offset = y.mean() - amp * e.mean(axis=1)
     ssr = yc @ yc - np.where(ok, sey * amp, 0.0)
     return amp, offset, ssr
+
+
+def exp_profile(t: np.ndarray, y: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Residual sum of squares of the best ``offset + amplitude * exp(-t / tau)`` for each tau of ``taus``.
+
+    Parameters
+    ----------
+    t : ndarray
+        Times (any unit; ``taus`` in the same unit).
+    y : ndarray
+        Data (e.g. pA).
+    taus : ndarray
+        Decay times to try.
+
+    Returns
+    -------
+    ndarray
+        For each tau, the residual sum of squares (unit of y squared) with amplitude and offset solved
+        exactly: the profile of the exponential fit over tau, whose minimum is the least-squares tau.
+    """
+    return _exp_linear(np.asarray(t, dtype=np.float64), np.asarray(y, dtype=np.float64),
+                       np.asarray(taus, dtype=np.float64))[2]
 
 
 def _exp_profile_fit(s: np.ndarray, y: np.ndarray, dt_min: float, tau_lo: float, tau_hi: float

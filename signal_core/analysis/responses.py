@@ -6,11 +6,12 @@ edge, currents in pA, charges in pC.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from signal_core.fitting import FitError, fit_exponential, fit_line
+from signal_core.fitting import exp_profile, fit_line
 from signal_core.flags import (
     CHARGE_SETTLING_MAX_BIAS,
     SETTLE_TAUS,
@@ -492,8 +493,10 @@ def tail_drift_flag(curve: np.ndarray, sl: slice, fs: float, q_pC: float, label:
 #: fallen to 14 % and the slowest decay (the membrane and the charge's capacitance together) dominates
 _SETTLING_FROM_TAUS = 2.0
 #: block length (s) of the settling fits: short against any clamp time constant worth flagging, long against a
-#: sample, so a fit of a 100 ms epoch has a few hundred points
-_SETTLING_BLOCK_S = 0.25e-3
+#: sample, so a fit of a 100 ms epoch has about a hundred points
+_SETTLING_BLOCK_S = 1e-3
+#: the settling time constant is searched on a log grid from half the clamp's tau to this many times the span
+_SETTLING_GRID = (0.5, 10.0, 1.03)
 #: block length (s) of the purple curve in the remainder fit: 1 ms averages out the filters' correlation (2 kHz)
 _REMAINDER_BLOCK_S = 1e-3
 
@@ -506,7 +509,9 @@ def settling_tau_ms(test_pA: np.ndarray, fs: float, tau_ms: float) -> float | No
     the charge's dQ/dV, so the slowest time constant is about tau (1 + C_q / C_m).  It is fitted
     (exponential plus offset) to block means of the response from :data:`_SETTLING_FROM_TAUS` tau
     after the edge to its end, where the large linear transient makes it precise even when the
-    purple curve is noisy.  None when fewer than 8 blocks remain or no decay is found.
+    purple curve is noisy.  The fit is a one-dimensional search: for each tau of a log grid the level
+    and amplitude are solved exactly (:func:`signal_core.fitting.exp_profile`), and a parabola
+    refines the best.  None when fewer than 8 blocks remain or no decay is found in the grid.
     """
     if not (np.isfinite(tau_ms) and tau_ms > 0):
         return None
@@ -517,12 +522,17 @@ def settling_tau_ms(test_pA: np.ndarray, fs: float, tau_ms: float) -> float | No
     if m < 8:
         return None
     y = block_means(seg, nb)
-    t_ms = (a + (np.arange(m) + 0.5) * nb) / fs * 1e3
-    try:
-        tau = fit_exponential(t_ms, y).params["tau"]
-    except FitError:  # no exponential decay in the late response: nothing to time the settling by
+    s_ms = (np.arange(m) + 0.5) * nb / fs * 1e3
+    lo, hi, ratio = _SETTLING_GRID
+    taus = np.exp(np.arange(np.log(lo * tau_ms), np.log(hi * s_ms[-1]), np.log(ratio)))
+    ssr = exp_profile(s_ms, y, taus)
+    k = int(np.argmin(ssr))
+    if not 0 < k < taus.size - 1:  # no decay within the grid (flat, a ramp, or faster than the clamp)
         return None
-    return float(tau) if np.isfinite(tau) and tau > 0 else None
+    # parabola through the three grid points around the minimum, in log(tau)
+    d1, d2 = ssr[k + 1] - ssr[k - 1], ssr[k + 1] - 2.0 * ssr[k] + ssr[k - 1]
+    shift = -0.5 * d1 / d2 if d2 > 0 else 0.0
+    return float(taus[k] * ratio ** float(np.clip(shift, -1.0, 1.0)))
 
 
 def unsettled_charge_flag(purple: np.ndarray, fs: float, tail: slice, integrate: slice, q_pC: float, label: str,
@@ -548,23 +558,23 @@ def unsettled_charge_flag(purple: np.ndarray, fs: float, tail: slice, integrate:
     if np.count_nonzero(use) < 8:
         return None
     decay = np.exp(-t_ms[use] / settle_tau_ms)
-    x = np.column_stack([np.ones_like(decay), decay])
-    beta, *_ = np.linalg.lstsq(x, y[use], rcond=None)
-    resid = y[use] - x @ beta
-    dof = resid.size - 2
+    yu = y[use]
+    # least squares of c + A decay, by the 2 x 2 normal equations on centred data
+    dc = decay - decay.mean()
+    sdd = float(dc @ dc)
+    dof = yu.size - 2
     g = 5
-    n_g = resid.size // g
-    if dof < 3 or n_g < 3:
+    if dof < 3 or yu.size // g < 3 or sdd <= 0.0:  # too few points, or a decay flat over the span
         return None
-    var_ratio = max(1.0, float(np.var(block_means(resid, g)) * g / np.var(resid))) if np.var(resid) > 0 else 1.0
-    try:
-        cov = np.linalg.inv(x.T @ x) * (resid @ resid / dof) * var_ratio
-    except np.linalg.LinAlgError:  # the decay is flat over the fitted span: it cannot be told from the level
-        return None
+    amp = float(dc @ (yu - yu.mean())) / sdd
+    resid = yu - yu.mean() - amp * dc
+    var_resid = float(resid @ resid) / dof
+    var_ratio = max(1.0, float(np.var(block_means(resid, g))) * g / float(np.var(resid))) if var_resid > 0 else 1.0
+    se_amp = math.sqrt(var_resid * var_ratio / sdd)
     t_tail_ms = (np.arange(tail.start, tail.stop) + 0.5) / fs * 1e3
     shape = float(np.mean(np.exp(-t_tail_ms / settle_tau_ms)))
-    remainder_pA = float(beta[1]) * shape
-    se_pA = float(np.sqrt(max(cov[1, 1], 0.0))) * shape
+    remainder_pA = amp * shape
+    se_pA = se_amp * shape
     bias_pC = -remainder_pA * (integrate.stop - integrate.start) / fs  # pA x s = pC
     if not (abs(bias_pC) > CHARGE_SETTLING_MAX_BIAS * abs(q_pC) and abs(remainder_pA) > SIGNIFICANCE_SE * se_pA):
         return None
