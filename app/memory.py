@@ -39,7 +39,13 @@ from typing import Any
 import numpy as np
 
 from signal_core.errors import SignalCoreError
-from signal_core.io.limits import DEFAULT_MEMORY_MB, ENV_MEMORY_MB, process_budget_bytes
+from signal_core.io.limits import (
+    BYTES_PER_VALUE,
+    BYTES_PER_VALUE_16BIT,
+    DEFAULT_MEMORY_MB,
+    ENV_MEMORY_MB,
+    process_budget_bytes,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -68,10 +74,11 @@ QUEUE_S = 20.0
 #: Streamlit's messages (measured: the first upload of the 2.8 MB sample and its pages took a fresh
 #: server 60 MB above where it settled)
 HEADROOM_BYTES = 64 * MB
-#: peak memory of a parse per byte of the float64 samples it makes, and a fixed part (bytes).  Measured
-#: with the Procfile's malloc settings (``bench/bench_capacity.py --parse``): a dense 49 MB ATF (13.9 M
-#: values, 106 MB as float64) peaks at +233 MB (2.2x), two ABF files at 1.7-1.8x, the 2.8 MB sample
-#: ATF at +9.4 MB.
+#: peak memory of a parse per byte of the samples it makes, and a fixed part (bytes).  Measured with the
+#: Procfile's malloc settings: a dense 49 MB ATF (13.9 M values, 106 MB as float64) peaks at +233 MB
+#: (2.2x), the 2.8 MB sample ATF at +9.4 MB; ABF samples are float32 (4 bytes) and read a block at a
+#: time: the two real files 05210017_vc_abf1 and 14o16001_vc_pair_step at 1.5-1.6x (+6.3 and +9.3 MB,
+#: float64 and pyABF's whole copy made it +14.5 and +20.4 MB), a 1-channel 10 MB ABF1 at 1.2x.
 PARSE_FACTOR = 2.4
 PARSE_FIXED_BYTES = 8 * MB
 #: ABF: samples per byte of file (int16 data, 2 bytes a sample) and room for channels pyABF adds
@@ -325,17 +332,19 @@ def parse_need_bytes(data: bytes, name: str) -> int:
     """Peak memory (bytes) of parsing ``data`` (a file called ``name``), estimated before parsing.
 
     ATF (text): the values are counted from their separators (tabs, commas, line ends) in the first and
-    last 64 KB, scaled to the whole file; ABF: :data:`ABF_VALUES_PER_BYTE`.  Each value becomes a
-    float64; :data:`PARSE_FACTOR` and :data:`PARSE_FIXED_BYTES` turn that into the parse's peak.
+    last 64 KB, scaled to the whole file, and each becomes a float64 (8 bytes); ABF:
+    :data:`ABF_VALUES_PER_BYTE`, each a float32 (4 bytes: a 16-bit source, see
+    :class:`signal_core.recording.Recording`).  :data:`PARSE_FACTOR` and :data:`PARSE_FIXED_BYTES` turn
+    those bytes into the parse's peak.
     """
     n = len(data)
     if name.lower().endswith(".abf") or data[:4] in (b"ABF ", b"ABF2"):
-        values = n * ABF_VALUES_PER_BYTE
+        values, item_bytes = n * ABF_VALUES_PER_BYTE, BYTES_PER_VALUE_16BIT
     else:
         probe = data[:65536] + data[-65536:] if n > 131072 else data
         seps = probe.count(b"\t") + probe.count(b",") + probe.count(b"\n")
-        values = n * seps / max(len(probe), 1)
-    return int(values * 8 * PARSE_FACTOR + PARSE_FIXED_BYTES)
+        values, item_bytes = n * seps / max(len(probe), 1), BYTES_PER_VALUE
+    return int(values * item_bytes * PARSE_FACTOR + PARSE_FIXED_BYTES)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,8 +104,13 @@ class Recording:
     Parameters
     ----------
     data : ndarray, shape (n_sweeps, n_channels, n_samples)
-        Samples, float64.  Currents in pA, voltages in mV (other channels keep
-        their file's unit).  Stored read-only.
+        Samples.  Currents in pA, voltages in mV (other channels keep their file's unit).
+        Stored read-only, as float32 when given float32 (a 16-bit source such as an ABF
+        file: float32's relative rounding of 6e-8 is far below the source's quantum of
+        1/65536 of its range, and it takes half the memory), else as float64.  Readers
+        of samples get float64 whatever is stored: :meth:`channel`, :meth:`current`,
+        :meth:`voltage`, :meth:`command` (one sweep) and :meth:`samples_f64` (a block);
+        reading ``data`` directly sees the stored dtype.
     fs_hz : float
         Sampling rate (Hz), uniform within a sweep.
     channel_names, channel_units : tuple of str
@@ -167,7 +173,8 @@ class Recording:
     _t_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        data = np.asarray(self.data, dtype=np.float64)
+        data = np.asarray(self.data)
+        data = np.asarray(data, dtype=np.float32 if data.dtype == np.float32 else np.float64)
         if data.ndim != 3:
             raise RecordingError(
                 f"data must be sweeps x channels x samples (3-D), got shape {data.shape}"
@@ -278,10 +285,46 @@ class Recording:
         if not 0 <= sweep < self.n_sweeps:
             raise IndexError(f"sweep {sweep + 1} does not exist: the file has {self.n_sweeps} sweep(s)")
 
+    @property
+    def bytes_per_sample(self) -> int:
+        """Bytes of one stored sample: 4 (float32, a 16-bit source) or 8 (float64)."""
+        return int(self.data.itemsize)
+
+    def samples_f64(self, sweeps: int | slice | Sequence[int] = slice(None),
+                    channels: int | slice | Sequence[int] = slice(None),
+                    n_samples: int | None = None) -> np.ndarray:
+        """Stored samples as float64, read-only: ``data[sweeps, channels, :n_samples]``.
+
+        The one accessor through which the analyses read samples, so that they compute in
+        float64 whatever the storage is.  Stored float64 and basic indices (ints, slices):
+        a view, no copy; stored float32 (or a list of indices): a float64 copy of just the
+        block asked for, so ask for one sweep at a time where the whole is not needed.
+
+        Parameters
+        ----------
+        sweeps, channels : int, slice or sequence of int
+            0-based indices as numpy takes them (default all).
+        n_samples : int, optional
+            The first ``n_samples`` samples of each sweep (default all, NaN padding included).
+
+        Returns
+        -------
+        ndarray of float64
+            Shape as numpy indexing of ``data`` gives it (pA, mV, or the file's unit).
+        """
+        block = self.data[sweeps, channels, slice(None) if n_samples is None else slice(0, int(n_samples))]
+        if block.dtype != np.float64:
+            block = block.astype(np.float64)
+        block.setflags(write=False)  # a view of ``data`` is read-only already; a copy is made read-only too
+        return block
+
     def channel(self, index: int, sweep: int = 0) -> np.ndarray:
-        """Samples of one channel of one sweep (0-based indices) at the sweep's own length, read-only view."""
+        """Samples of one channel of one sweep (0-based indices) at the sweep's own length, float64, read-only.
+
+        A view when stored as float64, a float64 copy of the sweep when stored as float32.
+        """
         self._check_sweep(sweep)
-        return self.data[sweep, index, : self.sweep_lengths[sweep]]
+        return self.samples_f64(sweep, index, self.sweep_lengths[sweep])
 
     def current(self, sweep: int = 0) -> np.ndarray:
         """Membrane current of one sweep (pA)."""
@@ -373,8 +416,8 @@ def reinterpret_units(rec: Recording, *, current_unit: str | None = None,
             continue
         ratio = canonical_unit(unit)[1] / canonical_unit(old)[1]
         if data is None:
-            data = np.array(rec.data, dtype=np.float64)
-        data[:, index, :] *= ratio
+            data = np.array(rec.data)  # the stored dtype: float32 stays float32 (a 16-bit source)
+        data[:, index, :] = rec.samples_f64(slice(None), index) * ratio  # one rounding, from float64
         written[index] = unit
         notes.append(f"{kind} channel {rec.channel_names[index]!r}: the file says {old or '(no unit)'}, "
                      f"read as {unit} (values x {ratio:g})")

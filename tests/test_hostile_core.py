@@ -305,7 +305,7 @@ def test_abf_larger_than_the_budget_is_refused_from_its_header(tmp_path, monkeyp
     path = tmp_path / "cell.abf"
     writer.writeABF1(np.zeros((3, 1000)), str(path), 10_000.0, units="pA")
     assert read_recording(path).data.shape == (3, 1, 1000)
-    monkeypatch.setenv(ENV_MAX_RECORDING_MB, "0.03")  # 31 KB < 3 x (1 + 1) x 1000 x 8 bytes
+    monkeypatch.setenv(ENV_MAX_RECORDING_MB, "0.02")  # 21 KB < 3 x (1 + 1) x 1000 x 4 bytes (float32)
     with pytest.raises(RecordingTooLargeError, match=r"3 sweeps x 1 channels x 1,000 samples, from the ABF header"):
         read_recording(path.read_bytes(), name="cell.abf")
 

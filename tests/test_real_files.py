@@ -62,7 +62,7 @@ def test_reads_as_pyabf_reads_it(pair):
         unit, factor = UNIT_AFTER[abf.adcUnits[c]]
         assert rec.channel_units[c] == unit
         for s in range(abf.sweepCount):
-            truth = sweeps[s][c] * factor
+            truth = (sweeps[s][c] * factor).astype(np.float32).astype(np.float64)  # stored as float32
             got = rec.channel(c, s)
             assert got.size == truth.size
             assert np.array_equal(got, truth), (path.name, s, c)
@@ -82,7 +82,8 @@ def test_the_command_channel_is_pyabfs_sweepC(pair):
     assert rec.command_channel == abf.channelCount and rec.channel_units[-1] == "mV"
     for s in range(abf.sweepCount):
         abf.setSweep(s, channel=0)
-        assert np.array_equal(rec.command(s), np.asarray(abf.sweepC, dtype=np.float64)), (path.name, s)
+        truth = np.asarray(abf.sweepC, dtype=np.float64).astype(np.float32)  # stored beside the float32 samples
+        assert np.array_equal(rec.command(s), truth), (path.name, s)
 
 
 def test_bytes_and_path_read_the_same(pair):
@@ -239,12 +240,12 @@ def test_history_keeps_a_command_protocol_analysis_and_its_unit_override(tmp_pat
 
 
 def test_memory_budget_is_checked_from_the_header_for_ragged_sweeps(monkeypatch):
-    """Budget = sweeps x (channels + a command) x the longest sweep, in float64, refused before parsing."""
+    """Budget = sweeps x (channels + a command) x the longest sweep, in float32, refused before parsing."""
     from signal_core.io.limits import ENV_MAX_RECORDING_MB, RecordingTooLargeError
 
     abf = pyabf.ABF(str(DATA / "2020_06_16_0001.abf"), loadData=False)
     longest = max(abf._synchArraySection.lLength) // abf.channelCount
-    need_mb = abf.sweepCount * (abf.channelCount + 1) * longest * 8 / 2**20
+    need_mb = abf.sweepCount * (abf.channelCount + 1) * longest * 4 / 2**20  # 4 bytes: float32 samples
     monkeypatch.setenv(ENV_MAX_RECORDING_MB, f"{need_mb * 0.99:.6f}")
     with pytest.raises(RecordingTooLargeError, match=f"{longest:,} samples \\(the longest sweep"):
         read_abf(DATA / "2020_06_16_0001.abf")

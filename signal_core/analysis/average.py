@@ -70,7 +70,7 @@ def average_sweeps(rec: Recording, sweeps: Sequence[int]) -> Recording:
     idx = [k - 1 for k in chosen]
     lengths = tuple(rec.sweep_lengths) or (rec.n_samples,) * rec.n_sweeps
     n = min(lengths[i] for i in idx)
-    data = np.mean(np.asarray(rec.data)[idx, :, :n], axis=0, keepdims=True)
+    data = np.mean(rec.data[idx, :, :n], axis=0, keepdims=True, dtype=np.float64)  # summed in float64
     starts = tuple(rec.sweep_start_s) or (0.0,) * rec.n_sweeps
     header = (*rec.header, ("AveragedSweeps", ", ".join(map(str, chosen))))
     return dataclasses.replace(rec, data=data, sweep_start_s=(float(starts[idx[0]]),), sweep_lengths=(),

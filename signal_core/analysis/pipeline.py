@@ -316,7 +316,7 @@ def filtered_current(rec: Recording, params: AnalysisParams) -> np.ndarray:
     """
     if rec.current_channel is None:
         raise AnalysisError("the recording has no current channel (no column in pA, nA or A)")
-    i = rec.data[:, rec.current_channel, :]
+    i = rec.samples_f64(slice(None), rec.current_channel)  # float64 whatever the storage (a view if float64)
     if not params.filters:
         return i
     if not rec.is_ragged:
@@ -690,7 +690,7 @@ def analyze_recording(rec: Recording, params: AnalysisParams | None = None) -> l
                     continue
                 for spec in params.filters:
                     spec.validate(rec.fs_hz, n)
-                i = rec.data[members, rec.current_channel, :n]
+                i = rec.samples_f64(members, rec.current_channel, n)  # float64 (ABF samples are float32)
                 cur.update(zip(members, apply_chain(i, rec.fs_hz, params.filters) if params.filters else i,
                                strict=True))
         except FilterError as exc:

@@ -242,7 +242,7 @@ def _raw(sh: Sheets, raw: Sequence[tuple[ExportEntry, Recording]]) -> None:
         sweep = entry.result.sweep
         n = rec.sweep_length(sweep)  # the sweep's own length (sweeps may differ)
         factor = max(1, math.ceil(n / MAX_RAW_ROWS))
-        data = rec.data[sweep, :, :n]
+        data = rec.samples_f64(sweep, slice(None), n)  # one sweep, float64 (ABF samples are float32)
         if factor > 1:
             y, _ = decimate(data, rec.fs_hz, factor, antialias=True, method="mean")
             t = decimated_time(rec.sweep_t_s(sweep), factor)

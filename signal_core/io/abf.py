@@ -7,6 +7,10 @@ an extra channel named ``"command (DAC)"`` in mV, but only when it is a voltage
 and actually changes (a constant or missing command says nothing);
 ``voltage_channel`` stays None then, because a command is not a measurement.
 Any failure of pyABF becomes an :class:`AbfFormatError` with a plain message.
+
+Samples are stored as float32, as pyABF scales them (an ABF holds int16 counts, or float32):
+half the memory of float64 with nothing of the source lost; analyses read them as float64
+(:meth:`Recording.samples_f64`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import numpy as np
 
 from signal_core.errors import RecordingFormatError
 from signal_core.io.abf_guard import check_abf_header
-from signal_core.io.limits import RecordingTooLargeError, check_recording_values
+from signal_core.io.limits import BYTES_PER_VALUE_16BIT, RecordingTooLargeError, check_recording_values
 from signal_core.io.quote import quote_start
 from signal_core.recording import Recording, RecordingError, canonical_unit, classify_unit, sha256_hex
 
 __all__ = ["COMMAND_CHANNEL", "AbfFormatError", "read_abf"]
 
 COMMAND_CHANNEL = "command (DAC)"
+#: points (per channel) scaled at a time while reading the samples: a block of float32 temporaries
+_BLOCK_POINTS = 2**18
 _MAGIC = (b"ABF ", b"ABF2")
 
 
@@ -53,7 +59,7 @@ def _sampling_rate(abf) -> float:
 
 
 def _open(path: str):
-    """The header only: the samples are loaded by :func:`_samples`, after :func:`_check_size`."""
+    """The header only: the samples are read by :func:`_samples`, after :func:`_check_size`."""
     import pyabf  # local: only ABF uploads pay its import time
 
     return pyabf.ABF(path, loadData=False)
@@ -85,46 +91,69 @@ def _check_size(abf) -> list[int]:
                              f"{min(lengths)} sample(s) each: there is nothing to read")
     longest = "samples (the longest sweep; shorter ones are padded)" if len(set(lengths)) > 1 else "samples"
     check_recording_values(sweeps * (channels + 1) * points,  # + 1: the command channel that may be added
-                           f"{sweeps:,} sweeps x {channels:,} channels x {points:,} {longest}, from the ABF header")
+                           f"{sweeps:,} sweeps x {channels:,} channels x {points:,} {longest}, from the ABF header",
+                           BYTES_PER_VALUE_16BIT)  # stored as float32 (_samples)
     if sum(lengths) * channels > int(abf.dataPointCount):
         raise AbfFormatError(f"the ABF header promises {sum(lengths) * channels:,} samples but its data section "
                              f"holds {int(abf.dataPointCount):,}: the file is truncated or damaged")
     return lengths
 
 
-def _samples(abf, lengths: list[int], factors: list[float], command: np.ndarray | None) -> np.ndarray:
-    """Every sweep of every ADC channel as float64, times its unit factor, then the command if any.
+def _scaled_channel(abf, points: np.ndarray, c: int) -> np.ndarray:
+    """Channel ``c`` of the data section scaled exactly as pyABF scales it (its ``abf.data[c]``), float32.
 
-    pyABF's scaled samples (``abf.data``, channels x points, float32) are read once and
-    reshaped into (sweeps, channels [+ command], longest sweep): linear in the number of
-    sweeps.  Sweeps shorter than the longest are padded with NaN.  Returned read-only.
+    int16 counts become float32, then times the channel's gain plus its offset, the same
+    operations as pyABF's ``_loadAndScaleData``; float32 data is taken as it is.
     """
-    abf.setSweep(0, channel=0)  # pyABF loads and scales the whole data section once here
-    flat = abf.data
-    n_sweeps, n_channels, longest = len(lengths), flat.shape[0], max(lengths)
+    x = points[:, c].astype(np.float32)
+    if points.dtype.kind == "i":
+        np.multiply(x, abf._dataGain[c], out=x)
+        np.add(x, abf._dataOffset[c], out=x)
+    return x
+
+
+def _samples(abf, file_bytes: bytes, lengths: list[int], factors: list[float],
+             command: np.ndarray | None) -> np.ndarray:
+    """Every sweep of every ADC channel as float32, times its unit factor, then the command if any.
+
+    The data section is read from ``file_bytes`` without a copy (points x channels, interleaved,
+    as pyABF reads it) and scaled a block of sweeps at a time (about :data:`_BLOCK_POINTS` points)
+    into (sweeps, channels [+ command], longest sweep): the parse holds the result and one small
+    block beside the file's bytes, not pyABF's whole float32 copy as well.  The values are pyABF's
+    (``abf.data``, float32) and stay float32: half the memory of float64, and nothing of a 16-bit
+    source is lost.  A unit factor of 1 copies them exactly; another is applied in float64 and
+    rounded once.  Sweeps shorter than the longest are padded with NaN.  Linear in the number of
+    sweeps.  Returned read-only.
+    """
+    n_channels = int(abf.channelCount)
+    per_channel = int(abf.dataPointCount) // n_channels
+    dtype = np.dtype(abf._dtype).newbyteorder("<")  # the format is little-endian
+    points = np.frombuffer(file_bytes, dtype=dtype, count=per_channel * n_channels,
+                           offset=int(abf.dataByteStart)).reshape(per_channel, n_channels)
+    n_sweeps, longest = len(lengths), max(lengths)
     width = n_channels + (command is not None)
-    if len(set(lengths)) == 1:
-        out = np.empty((n_sweeps, width, longest), dtype=np.float64)
-        for c, factor in enumerate(factors):  # one pass per channel: float32 -> float64 times the factor
-            np.multiply(flat[c, : n_sweeps * longest].reshape(n_sweeps, longest), factor, out=out[:, c, :],
-                        dtype=np.float64)
-    else:
-        out = np.full((n_sweeps, width, longest), np.nan)
-        start = 0
-        for s, n in enumerate(lengths):
-            out[s, :n_channels, :n] = flat[:, start: start + n]
-            start += n
+    if len(set(lengths)) == 1:  # blocks of whole sweeps
+        out = np.empty((n_sweeps, width, longest), dtype=np.float32)
+        step = max(1, _BLOCK_POINTS // longest)
+        blocks = [(s, min(s + step, n_sweeps), s * longest) for s in range(0, n_sweeps, step)]
+    else:  # one sweep at a time, each at its own length
+        out = np.full((n_sweeps, width, longest), np.nan, dtype=np.float32)
+        starts = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(int)
+        blocks = [(s, s + 1, int(starts[s])) for s in range(n_sweeps)]
+    for first, end, start in blocks:
+        n = sum(lengths[first:end]) if end - first > 1 else lengths[first]
+        block = points[start: start + n]
         for c, factor in enumerate(factors):
-            if factor != 1.0:
-                out[:, c, :] *= factor
+            x = _scaled_channel(abf, block, c).reshape(end - first, -1)
+            np.multiply(x, factor, out=out[first:end, c, : x.shape[1]], dtype=np.float64)
     if command is not None:
         out[:, n_channels, :] = command
-    out.setflags(write=False)  # Recording keeps a read-only array as is (no second copy)
+    out.setflags(write=False)  # Recording keeps a read-only float32 array as is (no second copy)
     return out
 
 
-def _collect(abf, lengths: list[int]) -> tuple[np.ndarray, list[str], list[str], list[str], int | None,
-                                                 int | None, int | None]:
+def _collect(abf, file_bytes: bytes, lengths: list[int]) -> tuple[np.ndarray, list[str], list[str], list[str],
+                                                                    int | None, int | None, int | None]:
     n_channels = int(abf.channelCount)
     units, factors, names, file_units = [], [], [], []
     for c in range(n_channels):
@@ -139,7 +168,7 @@ def _collect(abf, lengths: list[int]) -> tuple[np.ndarray, list[str], list[str],
     current = kinds.index("current") if "current" in kinds else None
     voltage = kinds.index("voltage") if "voltage" in kinds else None
     command = _command(abf, lengths)
-    data = _samples(abf, lengths, factors, command)
+    data = _samples(abf, file_bytes, lengths, factors, command)
     command_index = None
     if command is not None:
         command_index = len(names)
@@ -182,7 +211,7 @@ def _epoch_waves(abf) -> list[np.ndarray]:
 
 
 def _command(abf, lengths: list[int]) -> np.ndarray | None:
-    """DAC 0's command waveform per sweep in mV, (sweeps, longest), or None when it says nothing.
+    """DAC 0's command waveform per sweep in mV, (sweeps, longest) float32, or None when it says nothing.
 
     None when DAC 0 is not a voltage (current clamp), has no epoch-table waveform (disabled,
     or a stimulus file that is not part of the ABF), the sweeps have different lengths (pyABF
@@ -199,9 +228,9 @@ def _command(abf, lengths: list[int]) -> np.ndarray | None:
     waves = _epoch_waves(abf)
     if len(waves) != len(lengths) or any(w.size < n for w in waves):
         return None
-    command = np.empty((len(waves), n), dtype=np.float64)
+    command = np.empty((len(waves), n), dtype=np.float32)  # stored beside the float32 samples
     for s, w in enumerate(waves):
-        np.multiply(w[:n], factor, out=command[s])
+        np.multiply(w[:n], factor, out=command[s], dtype=np.float64)
     if not np.isfinite(command).all() or np.ptp(command) == 0:
         return None
     return command
@@ -243,7 +272,7 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
     Returns
     -------
     Recording
-        ``data`` (n_sweeps, n_channels, n_samples), currents pA, voltages mV, ``fs_hz``
+        ``data`` (n_sweeps, n_channels, n_samples) float32, currents pA, voltages mV, ``fs_hz``
         in Hz; ``file_format`` like ``"ABF 2.9"``; header records abfVersion, protocol,
         abfDateTime, Comment, tags (those that are present).
 
@@ -275,7 +304,7 @@ def read_abf(source: bytes | str | os.PathLike, *, name: str | None = None) -> R
                 tmp = handle.name
         abf = _open(tmp or str(path))
         lengths = _check_size(abf)
-        values, names, units, file_units, current, voltage, command = _collect(abf, lengths)
+        values, names, units, file_units, current, voltage, command = _collect(abf, data, lengths)
         fs = _sampling_rate(abf)
         starts = [float(s) for s in getattr(abf, "sweepTimesSec", [])]
         version = _version(abf)

@@ -9,8 +9,9 @@ Two numbers protect a server with little memory (DOMAIN.md, issue 7):
   times the columns of line 2; ABF: sweeps x channels x samples from the header) and refuse a
   recording that would need more.  It derives from the process budget (issue 16):
   ``SIGNAL_ANALYZER_MEMORY_MB`` (default :data:`DEFAULT_MEMORY_MB` = 480 MB, a 512 MB dyno less
-  the interpreter's slack) times :data:`RECORDING_SHARE` (0.3): **144 MB of float64 samples per
-  recording** on a 512 MB dyno (18.9 M values).  Reading one peaks at about 2.3x its samples
+  the interpreter's slack) times :data:`RECORDING_SHARE` (0.3): **144 MB of samples per
+  recording** on a 512 MB dyno: 18.9 M float64 values (text: ATF), or 37.7 M float32 values from
+  a 16-bit source (ABF, stored as float32: :data:`BYTES_PER_VALUE_16BIT`).  Reading one peaks at about 2.3x its samples
   (the text or pyABF's copy beside the result: ``app/memory.py`` measures it), 331 MB, which
   with the ~150 MB of an idle server stays under 480 MB; two at once are the app's governor's
   to queue.  The dense 49 MB ATF (15 M values, 115 MB) fits.  ``SIGNAL_ANALYZER_MAX_RECORDING_MB``
@@ -35,6 +36,7 @@ from signal_core.errors import RecordingFormatError
 __all__ = [
     "BROWSER_UPLOAD_BYTES",
     "BYTES_PER_VALUE",
+    "BYTES_PER_VALUE_16BIT",
     "DEFAULT_MAX_RECORDING_MB",
     "DEFAULT_MEMORY_MB",
     "ENV_MAX_RECORDING_MB",
@@ -64,8 +66,10 @@ RECORDING_SHARE = 0.3
 DEFAULT_MAX_RECORDING_MB = DEFAULT_MEMORY_MB * RECORDING_SHARE
 #: environment variable that sets the recording budget in MB directly (a positive number; else derived)
 ENV_MAX_RECORDING_MB = "SIGNAL_ANALYZER_MAX_RECORDING_MB"
-#: every sample is held as a float64
+#: bytes of one sample held as a float64 (text sources: ATF)
 BYTES_PER_VALUE = 8
+#: bytes of one sample of a 16-bit source (ABF), held as a float32 (:class:`signal_core.recording.Recording`)
+BYTES_PER_VALUE_16BIT = 4
 
 
 class RecordingTooLargeError(RecordingFormatError):
@@ -115,12 +119,14 @@ def check_upload_size(n_bytes: int, name: str = "") -> None:
         )
 
 
-def check_recording_values(n_values: int, what: str) -> None:
-    """Refuse a recording of ``n_values`` samples when its float64 size exceeds the budget.
+def check_recording_values(n_values: int, what: str, bytes_per_value: int = BYTES_PER_VALUE) -> None:
+    """Refuse a recording of ``n_values`` samples when their size in memory exceeds the budget.
 
-    ``what`` says where the count comes from (e.g. "about 120,000 rows x 9 columns").
+    ``what`` says where the count comes from (e.g. "about 120,000 rows x 9 columns");
+    ``bytes_per_value`` is how the samples are held: :data:`BYTES_PER_VALUE` (8, float64) or
+    :data:`BYTES_PER_VALUE_16BIT` (4, float32 from a 16-bit source).
     """
-    need = int(n_values) * BYTES_PER_VALUE
+    need = int(n_values) * int(bytes_per_value)
     budget = max_recording_bytes()
     if need > budget:
         raise RecordingTooLargeError(
