@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sp_fft
 from scipy.ndimage import median_filter
-from scipy.signal import welch
+from scipy.signal import get_window
 
 __all__ = [
     "LINE_RATIO",
@@ -188,20 +189,26 @@ class NoiseSpectrum:
         return var
 
 
-def _dft(x: np.ndarray, nu: float, n0: int = 0) -> complex:
-    """``sum_n x[n] exp(-2 pi i nu (n0 + n))`` for a 1-D ``x`` (``nu`` in cycles per sample), in O(len(x)).
+def _dft_blocks(x: np.ndarray, nu: float, n0: int, b: int) -> np.ndarray:
+    """``sum over r < b of x[b q + r] exp(-2 pi i nu (n0 + b q + r))`` for every block ``q``.
 
-    The phase factors are split as ``n = b q + r``: ``b + len / b`` complex exponentials instead of ``len``.
+    ``len(x)`` is a multiple of ``b``, ``nu`` in cycles per sample. The phase factors split as
+    ``e^{-2 pi i nu (n0 + b q)} e^{-2 pi i nu r}``: ``b + len / b`` complex
+    exponentials instead of ``len``, and one pass of real multiply-adds over ``x``.
     """
-    size = x.size
-    b = max(1, int(math.isqrt(size)))
-    q = size // b
+    main = x.reshape(-1, b)
     e_r = np.exp(-2j * np.pi * nu * np.arange(b))
-    main = x[:q * b].reshape(q, b)
     inner = np.einsum("qb,b->q", main, e_r.real) + 1j * np.einsum("qb,b->q", main, e_r.imag)
-    z = complex(inner @ np.exp(-2j * np.pi * nu * (n0 + b * np.arange(q))))
-    if q * b < size:
-        z += complex(x[q * b:] @ np.exp(-2j * np.pi * nu * (n0 + np.arange(q * b, size))))
+    return inner * np.exp(-2j * np.pi * nu * (n0 + b * np.arange(main.shape[0], dtype=np.float64)))
+
+
+def _dft(x: np.ndarray, nu: float, n0: int = 0) -> complex:
+    """``sum_n x[n] exp(-2 pi i nu (n0 + n))`` for a 1-D ``x`` (``nu`` in cycles per sample), in O(len(x))."""
+    b = max(1, math.isqrt(x.size))
+    q = x.size // b
+    z = complex(_dft_blocks(x[:q * b], nu, n0, b).sum())
+    if q * b < x.size:
+        z += complex(x[q * b:] @ np.exp(-2j * np.pi * nu * (n0 + np.arange(q * b, x.size))))
     return z
 
 
@@ -249,8 +256,8 @@ def _segment_len(fs_hz: float, longest: int) -> int:
 def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> NoiseSpectrum | None:
     """The sweep's noise spectrum from its quiet segments; None when they are too short to tell.
 
-    The segments' Welch spectra (Blackman-Harris window, half overlap, each window's straight line removed) are
-    averaged by their number of windows; lines standing
+    Welch's spectrum over the windows of every segment (Blackman-Harris window, half overlap,
+    each window's straight line removed; one FFT for them all); lines standing
     :data:`LINE_RATIO` times above the local median are taken out of the continuous part and
     refined on the quiet samples (frequency to a fraction of a Welch bin, then amplitude by
     least squares at that frequency).
@@ -263,16 +270,8 @@ def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> Noi
     total = sum(s.stop - s.start for s in segs)
     if total < 2 * nper:
         return None
-    acc = None
-    count = 0.0
-    for s in segs:
-        x = np.asarray(i_pA[s], dtype=np.float64)
-        nu, p = welch(x, fs=1.0, window="blackmanharris", nperseg=nper, noverlap=nper // 2,
-                      detrend=_detrend_line, scaling="density")
-        k = 1 + (x.size - nper) // (nper // 2)
-        acc = p * k if acc is None else acc + p * k
-        count += k
-    psd = acc / count
+    psd = _welch(i_pA, segs, nper)
+    nu = sp_fft.rfftfreq(nper)
     med = median_filter(psd, size=4 * _LINE_HALF_BINS + 1, mode="nearest")
     cand = np.flatnonzero((psd > LINE_RATIO * med) & (np.arange(psd.size) > _LOW_BINS))
     peaks: list[int] = []
@@ -293,6 +292,24 @@ def estimate_noise(i_pA: np.ndarray, segments: list[slice], fs_hz: float) -> Noi
     return NoiseSpectrum(fs_hz=float(fs_hz), nu=nu, psd=cont, lines=lines, n_samples=int(total))
 
 
+def _welch(i_pA: np.ndarray, segs: list[slice], nper: int) -> np.ndarray:
+    """One-sided spectral density (pA^2 per cycle/sample) averaged over the half-overlapping windows of every segment.
+
+    What :func:`scipy.signal.welch` gives per segment (``window="blackmanharris"``, ``noverlap=nper // 2``,
+    ``detrend=_detrend_line``, ``scaling="density"``), averaged by the segments' numbers of windows,
+    with all the windows in one FFT.
+    """
+    hop = nper // 2
+    frames = np.concatenate([
+        sliding_window_view(np.asarray(i_pA[s], dtype=np.float64), nper)[::hop][:1 + (s.stop - s.start - nper) // hop]
+        for s in segs])
+    win = get_window("blackmanharris", nper)
+    spec = sp_fft.rfft(_detrend_line(frames) * win, axis=1, workers=1)
+    psd = (spec.real**2 + spec.imag**2).mean(axis=0) / float(win @ win)
+    psd[1:-1 if nper % 2 == 0 else None] *= 2.0
+    return psd
+
+
 def _detrend_line(x: np.ndarray) -> np.ndarray:
     """``x`` less its least-squares straight line along the last axis (closed form: no BLAS, whose threads stall
     on a busy machine)."""
@@ -310,50 +327,72 @@ def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu:
     offset to the true frequency.  Its slope within each segment (no gaps, no phase ambiguity)
     gives a first correction; the phases of whole segments, demodulated again, then line up
     across the sweep and give the rest, to a small fraction of 1 / (the sweep's length).
-    The amplitude is the least-squares sinusoid at that frequency.
+    The amplitude is the least-squares sinusoid at that frequency.  Every sum over the samples
+    is a sum of block sums (:class:`_Blocks`): no sine or cosine of every sample.
     """
-    idx = [np.arange(s.start, s.stop) for s in segs]
-    xs = [np.asarray(i_pA[s], dtype=np.float64) - np.mean(i_pA[s]) for s in segs]
     block = max(4, int(0.05 / bin_nu))
+    xs = _Blocks([np.asarray(i_pA[s], dtype=np.float64) - np.mean(i_pA[s]) for s in segs],
+                 [s.start for s in segs], block)
+    ones = _Blocks([np.ones(s.stop - s.start) for s in segs], [s.start for s in segs], block)
+    centre = np.array([s.start + (s.stop - s.start - 1) / 2.0 for s in segs])
+    size = np.array([float(s.stop - s.start) for s in segs])
     out = []
     for nu in nus:
-        # 1: slope of the phase within each segment
+        # 1: slope of the phase within each segment, over its whole blocks
+        z = xs.sums(nu)
         num = den = 0.0
-        for n, x in zip(idx, xs, strict=True):
-            nb = x.size // block
+        for a, nb in zip(xs.first, xs.whole, strict=True):
             if nb < 3:
                 continue
-            z = (x[:nb * block] * np.exp(-2j * np.pi * nu * n[:nb * block])).reshape(nb, block).sum(axis=1)
-            ph = np.unwrap(np.angle(z))
+            ph = np.unwrap(np.angle(z[a:a + nb]))
             tc = (np.arange(nb) - (nb - 1) / 2) * block
             num += float(tc @ (ph - ph.mean())) * nb
             den += float(tc @ tc) * nb
         if den > 0:
             nu += num / den / (2 * np.pi)
         # 2: phase of each whole segment against its centre, across the sweep
-        zs, tcs, ws = [], [], []
-        for n, x in zip(idx, xs, strict=True):
-            ph = 2 * np.pi * nu * n
-            zs.append(complex((x * np.cos(ph)).sum(), -(x * np.sin(ph)).sum()))
-            tcs.append(float(n.mean()))
-            ws.append(float(x.size))
-        if len(zs) > 1:
-            ph = np.unwrap(np.angle(np.array(zs)))
-            t, w = np.array(tcs), np.array(ws)
-            tm = (t * w).sum() / w.sum()
-            slope = float(((t - tm) * w) @ (ph - (ph * w).sum() / w.sum())) / float(((t - tm) ** 2) @ w)
+        if len(segs) > 1:
+            ph = np.unwrap(np.angle(xs.segment_sums(nu)))
+            tm = (centre * size).sum() / size.sum()
+            slope = float(((centre - tm) * size) @ (ph - (ph * size).sum() / size.sum())) / float(
+                ((centre - tm) ** 2) @ size)
             nu += slope / (2 * np.pi)
-        # amplitude: least-squares cos + sin at nu over every quiet sample
-        m = np.zeros((2, 2))
-        rhs = np.zeros(2)
-        for n, x in zip(idx, xs, strict=True):
-            ph = 2 * np.pi * nu * n
-            cs, sn = np.cos(ph), np.sin(ph)
-            m += np.array([[(cs * cs).sum(), (cs * sn).sum()], [(cs * sn).sum(), (sn * sn).sum()]])
-            rhs += np.array([(cs * x).sum(), (sn * x).sum()])
-        ab = np.linalg.lstsq(m, rhs, rcond=None)[0]
+        # amplitude: least-squares cos + sin at nu over every quiet sample; with z = sum x e^{-i phi} and
+        # z2 = sum e^{2 i phi}: sum x cos = Re z, sum x sin = -Im z, sum cos^2 = (N + Re z2) / 2,
+        # sum cos sin = Im z2 / 2
+        z1 = complex(xs.sums(nu).sum())
+        z2 = complex(ones.sums(-2.0 * nu).sum())
+        m = 0.5 * np.array([[size.sum() + z2.real, z2.imag], [z2.imag, size.sum() - z2.real]])
+        ab = np.linalg.lstsq(m, np.array([z1.real, -z1.imag]), rcond=None)[0]
         out.append((float(nu), float(math.hypot(*ab))))
     return tuple(out)
+
+
+class _Blocks:
+    """Segments of a sweep cut into blocks of ``b`` samples (the last of each zero-padded), for sums at one frequency.
+
+    ``sums(nu)`` gives ``sum over the block of x[n] exp(-2 pi i nu n)`` (``n`` the sweep's sample) for
+    every block: the phase splits as ``e^{-2 pi i nu n_block} e^{-2 pi i nu r}``, so it costs
+    ``b`` + (number of blocks) complex exponentials and one pass of real multiply-adds.
+    """
+
+    def __init__(self, xs: list[np.ndarray], starts: list[int], b: int):
+        counts = [-(-x.size // b) for x in xs]
+        self.b = b
+        self.first = np.cumsum([0, *counts[:-1]])  # each segment's first block
+        self.whole = [x.size // b for x in xs]  # and its number of whole blocks
+        self.data = np.zeros((sum(counts), b))
+        for a, c, x in zip(self.first, counts, xs, strict=True):
+            self.data[a:a + c].flat[:x.size] = x
+        self.n0 = np.concatenate([s + b * np.arange(c, dtype=np.float64) for s, c in zip(starts, counts, strict=True)])
+
+    def sums(self, nu: float) -> np.ndarray:
+        e_r = np.exp(-2j * np.pi * nu * np.arange(self.b))
+        inner = np.einsum("qb,b->q", self.data, e_r.real) + 1j * np.einsum("qb,b->q", self.data, e_r.imag)
+        return inner * np.exp(-2j * np.pi * nu * self.n0)
+
+    def segment_sums(self, nu: float) -> np.ndarray:
+        return np.add.reduceat(self.sums(nu), self.first)
 
 
 def fit_influence(t: np.ndarray, amplitude: float, tau: float, offset: float) -> np.ndarray:
