@@ -277,7 +277,7 @@ def cmd_analyze(args: argparse.Namespace, params: AnalysisParams) -> int:
 def cmd_qv(args: argparse.Namespace, params: AnalysisParams) -> int:
     export: list | None = [] if _wants_export(args) else None
     per_file = _analyze_all(args, params, export, v_test_from_name=True)
-    points = qv_points(per_file)
+    points = qv_points(per_file, params=params)
     fit = fit_points(points, quantity="joint" if params.qv_joint else "q_on_pC", with_offset=args.with_offset,
                      temperature_C=params.temperature_C, frame=params.qv_frame,
                      exclude_flagged=params.qv_exclude_flagged)
@@ -294,7 +294,8 @@ def cmd_qv(args: argparse.Namespace, params: AnalysisParams) -> int:
             print(f"Boltzmann fit of {what}{frame} over {len(out['points'])} points (R^2 {out['r_squared']:.4f}):")
             for label, k, unit in (("Q_max", "q_max_pC", "pC"), ("V_half", "v_half_mV", "mV"),
                                    ("k", "k_mV", "mV"), ("z", "z", "")):
-                print(f"  {label:7s} {out[k]:10.3f} +/- {out[k + '_se']:.3f} {unit}")
+                se = out[k + "_se"]  # None when the fit cannot estimate it (as many points as parameters)
+                print(f"  {label:7s} {out[k]:10.3f} +/- {'n/a' if se is None else f'{se:.3f}'} {unit}")
         for w in out["warnings"]:
             print(f"WARNING {w}")
         for e in errors:

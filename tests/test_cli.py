@@ -116,6 +116,14 @@ def test_qv_recovers_the_boltzmann(qv_set):
     assert 0 < out["v_half_mV_se"] < 2
 
 
+def test_qv_table_output_with_three_points_says_the_errors_are_not_estimable(qv_set):
+    # three points for three parameters: the fit passes through them and has no standard errors
+    proc = run("qv", *map(str, qv_set[2:5]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(("Q_max", "V_half", "k "))]
+    assert len(lines) == 3 and all("+/- n/a" in ln for ln in lines), proc.stdout
+
+
 def test_qv_with_a_bad_file_still_fits_the_rest(qv_set, tmp_path):
     junk = tmp_path / "junk.atf"
     junk.write_bytes(b"\x00\x01binary junk")
