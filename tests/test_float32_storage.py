@@ -146,6 +146,7 @@ def test_real_abf_analysis_is_that_of_a_float64_copy():
 def test_average_and_exports_read_float64():
     from signal_core.analysis.average import average_sweeps
     from signal_core.export.csv import raw_csv
+    from signal_core.io.atf_writer import write_atf
 
     rng = np.random.default_rng(5)
     values = rng.normal(0.0, 100.0, (4, 1, 1000)).astype(np.float32)
@@ -154,6 +155,7 @@ def test_average_and_exports_read_float64():
     truth = np.mean(values.astype(np.float64), axis=0)  # float64 sums (float32 sums would differ by ~1e-6)
     assert avg.data.dtype == np.float64 and np.array_equal(avg.data[0], truth)
     assert raw_csv(rec) == raw_csv(as_float64(rec))
+    assert write_atf(rec) == write_atf(as_float64(rec))
 
 
 # ------------------------------------------------------------------ memory budgets

@@ -11,11 +11,12 @@ Two numbers protect a server with little memory (DOMAIN.md, issue 7):
   ``SIGNAL_ANALYZER_MEMORY_MB`` (default :data:`DEFAULT_MEMORY_MB` = 480 MB, a 512 MB dyno less
   the interpreter's slack) times :data:`RECORDING_SHARE` (0.3): **144 MB of samples per
   recording** on a 512 MB dyno: 18.9 M float64 values (text: ATF), or 37.7 M float32 values from
-  a 16-bit source (ABF, stored as float32: :data:`BYTES_PER_VALUE_16BIT`).  Reading one peaks at about 2.3x its samples
-  (the text or pyABF's copy beside the result: ``app/memory.py`` measures it), 331 MB, which
-  with the ~150 MB of an idle server stays under 480 MB; two at once are the app's governor's
-  to queue.  The dense 49 MB ATF (15 M values, 115 MB) fits.  ``SIGNAL_ANALYZER_MAX_RECORDING_MB``
-  still sets the recording budget directly when given.
+  a 16-bit source (ABF, stored as float32: :data:`BYTES_PER_VALUE_16BIT`).  Reading an ATF peaks
+  at about 2.3x its samples (the text beside the result: ``app/memory.py`` measures it), 331 MB,
+  which with the ~150 MB of an idle server stays under 480 MB; an ABF at 1.2-1.6x (it is scaled
+  a block at a time).  Two at once are the app's governor's to queue.  The dense 49 MB ATF (15 M
+  values, 115 MB) fits.  ``SIGNAL_ANALYZER_MAX_RECORDING_MB`` still sets the recording budget
+  directly when given.
 
 The upload limit is 50 MB as Streamlit's server counts it (50 x 2**20 = 52,428,800 bytes); the
 uploader in browsers off Windows counts 50 x 10**6 and refuses files over 50,000,000 bytes, so
