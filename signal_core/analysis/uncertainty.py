@@ -52,7 +52,7 @@ _MAX_LINES = 12
 _SEGMENT_S = 0.02
 #: a weight row with at most this many breakpoints (constant runs) is summed from boxcar variances, not its spectrum
 _MAX_BREAKPOINTS = 256
-#: the continuous part's autocovariance is summed over this many Welch segments' lags (see boxcar_variances)
+#: the continuous part's autocovariance is taken as zero past this many Welch segments' lags (see boxcar_variances)
 _MAX_LAG_SEGMENTS = 4
 #: zero padding of a row's FFT, in Welch segments: the circular wrap then meets only the negligible long lags
 _ALIAS_GUARD = 2
@@ -100,9 +100,10 @@ class NoiseSpectrum:
         ``weights`` is a 2-D array or a sequence of 1-D rows.  A row that is constant between a few
         breakpoints (windows, baselines, tail levels: most rows) is summed exactly from the
         variances of boxcars (:meth:`boxcar_variances`), its lines from the closed-form sum of each
-        constant run; any other row is cropped to where it is not zero (the noise is stationary, a
-        line's effect does not depend on its phase) and goes through its spectrum, its lines through
-        a direct sum at their frequency.
+        constant run.  Any other row is cut where it is zero for longer than the autocovariance
+        reaches (:data:`_MAX_LAG_SEGMENTS`), each piece's continuous part taken from its spectrum
+        (the noise is stationary: pieces of equal weights, e.g. the same response under every
+        control step, share one FFT), the lines from a direct sum over the whole row at their frequency.
         """
         if isinstance(weights, np.ndarray):
             rows = list(np.atleast_2d(np.asarray(weights, dtype=np.float64)))
@@ -110,8 +111,7 @@ class NoiseSpectrum:
             rows = [np.asarray(r, dtype=np.float64) for r in weights]
         out = np.zeros(len(rows))
         stepped: list[tuple[int, np.ndarray, np.ndarray]] = []
-        smooth: dict[int, list[tuple[int, np.ndarray]]] = {}
-        guard = _ALIAS_GUARD * 2 * (self.nu.size - 1)
+        smooth: list[tuple[int, np.ndarray]] = []
         for k, row in enumerate(rows):
             nonzero = row != 0
             first = int(nonzero.argmax())
@@ -123,7 +123,7 @@ class NoiseSpectrum:
                 starts = np.r_[0, np.flatnonzero(change) + 1]  # the constant runs; the row is cumsum(d) over them
                 stepped.append((k, np.r_[starts, seg.size], np.diff(seg[starts], prepend=0.0, append=0.0)))
             else:
-                smooth.setdefault(sp_fft.next_fast_len(seg.size + guard, real=True), []).append((k, seg))
+                smooth.append((k, seg))
         if stepped:
             lags = [np.abs(at[:, None] - at[None, :]) for _, at, _ in stepped]
             box = self.boxcar_variances(np.concatenate([lag.ravel() for lag in lags]))
@@ -138,8 +138,37 @@ class NoiseSpectrum:
                 for nu0, amp in self.lines:
                     z = complex(np.exp(-2j * np.pi * nu0 * at) @ d)
                     out[k] += amp * amp / 2.0 * (z.real**2 + z.imag**2) / (4.0 * math.sin(math.pi * nu0) ** 2)
-        for nfft, members in smooth.items():
-            out[[k for k, _ in members]] = self._spectral_variances([seg for _, seg in members], nfft)
+        if smooth:
+            out += self._smooth_variances(smooth, len(rows))
+        return out
+
+    def _smooth_variances(self, smooth: list[tuple[int, np.ndarray]], n_rows: int) -> np.ndarray:
+        """Variances of the rows ``smooth`` ((row index, row cropped to where it is not zero)) through spectra."""
+        m = 2 * (self.nu.size - 1)
+        pieces: list[np.ndarray] = []  # distinct pieces, and how often each row holds each
+        count = np.zeros((n_rows, 0))
+        for k, seg in smooth:
+            nz = np.flatnonzero(seg)
+            cut = np.flatnonzero(np.diff(nz) >= _MAX_LAG_SEGMENTS * m)
+            for a, b in zip(np.r_[nz[0], nz[cut + 1]], np.r_[nz[cut] + 1, nz[-1] + 1], strict=True):
+                piece = seg[a:b]
+                j = next((j for j, q in enumerate(pieces) if q.size == piece.size and np.array_equal(q, piece)), None)
+                if j is None:
+                    pieces.append(piece)
+                    count = np.column_stack([count, np.zeros(n_rows)])
+                    j = len(pieces) - 1
+                count[k, j] += 1
+        var = np.zeros(len(pieces))
+        groups: dict[int, list[int]] = {}
+        for j, piece in enumerate(pieces):
+            groups.setdefault(sp_fft.next_fast_len(piece.size + _ALIAS_GUARD * m, real=True), []).append(j)
+        for nfft, members in groups.items():
+            var[members] = self._spectral_variances([pieces[j] for j in members], nfft)
+        out = count @ var
+        for k, seg in smooth:  # a line is coherent over the whole row
+            for nu0, amp in self.lines:
+                z = _dft(seg, nu0)
+                out[k] += amp * amp / 2.0 * (z.real**2 + z.imag**2)
         return out
 
     def boxcar_variances(self, lengths: np.ndarray) -> np.ndarray:
@@ -168,7 +197,7 @@ class NoiseSpectrum:
         return short * r[0] + 2.0 * (short * c1[short] - c2[short]) + (lengths - short) * (r[0] + 2.0 * c1[n_lag])
 
     def _spectral_variances(self, segs: list[np.ndarray], nfft: int) -> np.ndarray:
-        """Variances of rows (cropped, each shorter than ``nfft`` by the alias guard) through their spectra."""
+        """Continuous part's variances of rows (each shorter than ``nfft`` by the alias guard) through their spectra."""
         block = np.zeros((len(segs), nfft), dtype=np.float32)
         for j, seg in enumerate(segs):
             block[j, :seg.size] = seg
@@ -181,12 +210,7 @@ class NoiseSpectrum:
         s[0] /= 2.0
         if nfft % 2 == 0:
             s[-1] /= 2.0
-        var = np.einsum("ij,j->i", power, s / nfft)
-        for nu0, amp in self.lines:
-            for j, seg in enumerate(segs):
-                z = complex(_dft(seg, nu0))
-                var[j] += amp * amp / 2.0 * (z.real**2 + z.imag**2)
-        return var
+        return np.einsum("ij,j->i", power, s / nfft)
 
 
 def _dft_blocks(x: np.ndarray, nu: float, n0: int, b: int) -> np.ndarray:
@@ -629,16 +653,16 @@ def sweep_uncertainty(
         ut_off = tail_weights(u_off, off_mode, tail_off_sl, fs)
         own_on = -dv * pooled.sweep_weights(ut_on, "on").get(sweep, np.zeros(n))
         own_off = dv * pooled.sweep_weights(ut_off, "off").get(sweep, np.zeros(n))
-        rows["q_on"] = rows["q_on"] + own_on
-        rows["q_off"] = rows["q_off"] + own_off
-        rows["q_sum"] = rows["q_on"] + rows["q_off"]
+        rows["q_on"] = _plus(rows["q_on"], own_on)
+        rows["q_off"] = _plus(rows["q_off"], own_off)
+        rows["q_sum"] = _plus(rows["q_on"], rows["q_off"])
         v_on = dv * dv * pooled.variance(ut_on, "on", skip=sweep)
         v_off = dv * dv * pooled.variance(ut_off, "off", skip=sweep)
         extra = {"q_on": v_on, "q_off": v_off, "q_sum": v_on + v_off}
         if frame.q_on_corr_pC is not None and q_on_pC != 0:
             factor = frame.q_on_corr_pC / q_on_pC
-            rows["q_on_corr"] = rows["q_on_corr"] + factor * own_on
-            rows["q_off_corr"] = rows["q_off_corr"] + factor * own_off
+            rows["q_on_corr"] = _plus(rows["q_on_corr"], factor * own_on)
+            rows["q_off_corr"] = _plus(rows["q_off_corr"], factor * own_off)
             extra.update(q_on_corr=factor**2 * v_on, q_off_corr=factor**2 * v_off)
     return _summarise(noise, rows, frame, ctrl_pair, passive, pos, extra)
 
@@ -649,10 +673,14 @@ def sweep_weights(
     q_on_pC: float, q_off_pC: float, passive: PassiveInputs, tail_on_level_pA: float, controls: bool = True,
 ) -> tuple[dict[str, np.ndarray], MembraneFrame, tuple[float, np.ndarray] | None]:
     """The weight vector over the sweep of every number (linearised), the membrane frame, and the
-    largest control-to-control difference of C_lin with its weights; see :func:`sweep_uncertainty`."""
+    largest control-to-control difference of C_lin with its weights; see :func:`sweep_uncertainty`.
+
+    The vectors end where the last response's weights do (the sweep's later samples would all be zero).
+    """
     fs = sw.fs
     n = i_pA.size
-    book = WeightBook(n)
+    placed = [pos["test_on"], pos["test_off"], *pos["ctrl_on"], *pos["ctrl_off"]]
+    book = WeightBook(min(n, max(a for a, _ in placed) + max(u_on.size, u_off.size, passive.mean_on_pA.size)))
     dv = prot.test_step_mV
     steps = [c.step_mV for c in prot.controls]
 
@@ -708,7 +736,7 @@ def sweep_weights(
         per_step.append(w)
     ctrl_pair = None
     if len(per_step) > 1:
-        vals = np.array([float((w * i_pA).sum()) for w in per_step])
+        vals = np.array([_sum_product(w, i_pA) for w in per_step])
         hi, lo = int(np.argmax(vals)), int(np.argmin(vals))
         ctrl_pair = (float(vals[hi] - vals[lo]), per_step[hi] - per_step[lo])
 
@@ -725,7 +753,7 @@ def sweep_weights(
         a, base = pos["test_on"]
         w_hold = book.zeros()
         w_hold[base] = 1.0 / (base.stop - base.start)
-        i_hold = float((w_hold * i_pA).sum())
+        i_hold = _sum_product(w_hold, i_pA)
         u_tail = np.zeros(u_on.size)
         if tail_mode == "constant":
             u_tail[tail_on_sl] = 1.0 / (tail_on_sl.stop - tail_on_sl.start)
@@ -738,6 +766,22 @@ def sweep_weights(
         rows["q_off_corr"] = factor * w_off + q_off_pC * w_factor
         rows["v_m"] = -1e-3 * (r_s * w_i + i_test * sweep_w["r_s"])
     return rows, frame, ctrl_pair
+
+
+def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` for weight vectors that start at the sweep's first sample, the shorter one zero past its end."""
+    if a.size < b.size:
+        a, b = b, a
+    out = a.copy()
+    out[:b.size] += b
+    return out
+
+
+def _sum_product(w: np.ndarray, x: np.ndarray) -> float:
+    """``sum(w * x)`` over all of ``x``, ``w`` zero past its end: bit for bit what numpy sums for the full vectors."""
+    prod = np.zeros(x.size)
+    np.multiply(w, x[:w.size], out=prod[:w.size])
+    return float(prod.sum())
 
 
 def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: MembraneFrame,
