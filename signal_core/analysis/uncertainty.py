@@ -111,7 +111,7 @@ class NoiseSpectrum:
             rows = [np.asarray(r, dtype=np.float64) for r in weights]
         out = np.zeros(len(rows))
         stepped: list[tuple[int, np.ndarray, np.ndarray]] = []
-        smooth: list[tuple[int, np.ndarray]] = []
+        smooth: list[tuple[int, np.ndarray, np.ndarray]] = []
         for k, row in enumerate(rows):
             nonzero = row != 0
             first = int(nonzero.argmax())
@@ -123,7 +123,7 @@ class NoiseSpectrum:
                 starts = np.r_[0, np.flatnonzero(change) + 1]  # the constant runs; the row is cumsum(d) over them
                 stepped.append((k, np.r_[starts, seg.size], np.diff(seg[starts], prepend=0.0, append=0.0)))
             else:
-                smooth.append((k, seg))
+                smooth.append((k, seg, nonzero[first:first + seg.size]))
         if stepped:
             lags = [np.abs(at[:, None] - at[None, :]) for _, at, _ in stepped]
             box = self.boxcar_variances(np.concatenate([lag.ravel() for lag in lags]))
@@ -142,33 +142,39 @@ class NoiseSpectrum:
             out += self._smooth_variances(smooth, len(rows))
         return out
 
-    def _smooth_variances(self, smooth: list[tuple[int, np.ndarray]], n_rows: int) -> np.ndarray:
-        """Variances of the rows ``smooth`` ((row index, row cropped to where it is not zero)) through spectra."""
+    def _smooth_variances(self, smooth: list[tuple[int, np.ndarray, np.ndarray]], n_rows: int) -> np.ndarray:
+        """Variances of the rows ``smooth`` ((row index, row cropped to where it is not zero, its ``!= 0`` mask))."""
         m = 2 * (self.nu.size - 1)
-        pieces: list[np.ndarray] = []  # distinct pieces, and how often each row holds each
-        count = np.zeros((n_rows, 0))
-        for k, seg in smooth:
-            nz = np.flatnonzero(seg)
-            cut = np.flatnonzero(np.diff(nz) >= _MAX_LAG_SEGMENTS * m)
-            for a, b in zip(np.r_[nz[0], nz[cut + 1]], np.r_[nz[cut] + 1, nz[-1] + 1], strict=True):
+        pieces: list[np.ndarray] = []  # the distinct pieces
+        where: list[tuple[int, int, int]] = []  # (row, piece, offset in the row) of every piece of every row
+        for k, seg, nonzero in smooth:
+            # runs alternate nonzero, zero, ..., nonzero; a zero run as long as the covariance reaches is a cut
+            edge = np.r_[0, np.flatnonzero(nonzero[1:] != nonzero[:-1]) + 1, seg.size]
+            long_gap = np.flatnonzero(edge[2:-1:2] - edge[1:-1:2] >= _MAX_LAG_SEGMENTS * m)
+            starts = np.r_[0, edge[2 + 2 * long_gap]]
+            stops = np.r_[edge[1 + 2 * long_gap], seg.size]
+            for a, b in zip(starts, stops, strict=True):
                 piece = seg[a:b]
                 j = next((j for j, q in enumerate(pieces) if q.size == piece.size and np.array_equal(q, piece)), None)
                 if j is None:
                     pieces.append(piece)
-                    count = np.column_stack([count, np.zeros(n_rows)])
                     j = len(pieces) - 1
-                count[k, j] += 1
+                where.append((k, j, int(a)))
         var = np.zeros(len(pieces))
         groups: dict[int, list[int]] = {}
         for j, piece in enumerate(pieces):
             groups.setdefault(sp_fft.next_fast_len(piece.size + _ALIAS_GUARD * m, real=True), []).append(j)
         for nfft, members in groups.items():
             var[members] = self._spectral_variances([pieces[j] for j in members], nfft)
-        out = count @ var
-        for k, seg in smooth:  # a line is coherent over the whole row
-            for nu0, amp in self.lines:
-                z = _dft(seg, nu0)
-                out[k] += amp * amp / 2.0 * (z.real**2 + z.imag**2)
+        out = np.zeros(n_rows)
+        for k, j, _ in where:
+            out[k] += var[j]
+        for nu0, amp in self.lines:  # a line is coherent over the whole row: its pieces' sums add with their phases
+            z_piece = [_dft(piece, nu0) for piece in pieces]
+            z = np.zeros(n_rows, dtype=complex)
+            for k, j, a in where:
+                z[k] += z_piece[j] * np.exp(-2j * np.pi * nu0 * a)
+            out += amp * amp / 2.0 * np.abs(z) ** 2
         return out
 
     def boxcar_variances(self, lengths: np.ndarray) -> np.ndarray:
