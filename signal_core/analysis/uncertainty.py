@@ -358,71 +358,81 @@ def _refine_lines(i_pA: np.ndarray, segs: list[slice], nus: list[float], bin_nu:
     gives a first correction; the phases of whole segments, demodulated again, then line up
     across the sweep and give the rest, to a small fraction of 1 / (the sweep's length).
     The amplitude is the least-squares sinusoid at that frequency.  Every sum over the samples
-    is a sum of block sums (:class:`_Blocks`): no sine or cosine of every sample.
+    is a sum of block sums (:class:`_Blocks`), for all lines at once: no sine or cosine of every sample.
     """
     block = max(4, int(0.05 / bin_nu))
-    xs = _Blocks([np.asarray(i_pA[s], dtype=np.float64) - np.mean(i_pA[s]) for s in segs],
+    bl = _Blocks([np.asarray(i_pA[s], dtype=np.float64) - np.mean(i_pA[s]) for s in segs],
                  [s.start for s in segs], block)
-    ones = _Blocks([np.ones(s.stop - s.start) for s in segs], [s.start for s in segs], block)
-    centre = np.array([s.start + (s.stop - s.start - 1) / 2.0 for s in segs])
+    nu = np.array(nus, dtype=np.float64)
     size = np.array([float(s.stop - s.start) for s in segs])
+    centre = np.array([s.start for s in segs]) + (size - 1) / 2.0
+    # 1: slope of the phase within each segment, over its whole blocks (segments of >= 3 of them); unwrapped
+    # across the segments, each segment's phases are off by a multiple of 2 pi, which its mean removes
+    nb = bl.whole[bl.segment]
+    use = bl.is_whole & (nb >= 3)
+    if use.any():
+        ph = np.unwrap(np.angle(bl.sums(nu)[use]), axis=0)
+        seg, nb, tc = bl.segment[use], nb[use], (bl.index[use] - (nb[use] - 1) / 2) * block
+        mean = np.zeros((len(segs), nu.size))
+        np.add.at(mean, seg, ph)
+        mean /= np.maximum(bl.whole, 1)[:, None]
+        nu = nu + ((tc * nb) @ (ph - mean[seg])) / float((tc * tc) @ nb) / (2 * np.pi)
+    # 2: phase of each whole segment against its centre, across the sweep
+    if len(segs) > 1:
+        ph = np.unwrap(np.angle(np.add.reduceat(bl.sums(nu), bl.first, axis=0)), axis=0)
+        tm = (centre * size).sum() / size.sum()
+        ph_mean = (size @ ph) / size.sum()
+        nu = nu + (((centre - tm) * size) @ (ph - ph_mean)) / float(((centre - tm) ** 2) @ size) / (2 * np.pi)
+    # amplitude: least-squares cos + sin at nu over every quiet sample; with z = sum x e^{-i phi} and
+    # z2 = sum e^{2 i phi}: sum x cos = Re z, sum x sin = -Im z, sum cos^2 = (N + Re z2) / 2,
+    # sum cos sin = Im z2 / 2
+    z1 = bl.sums(nu).sum(axis=0)
     out = []
-    for nu in nus:
-        # 1: slope of the phase within each segment, over its whole blocks
-        z = xs.sums(nu)
-        num = den = 0.0
-        for a, nb in zip(xs.first, xs.whole, strict=True):
-            if nb < 3:
-                continue
-            ph = np.unwrap(np.angle(z[a:a + nb]))
-            tc = (np.arange(nb) - (nb - 1) / 2) * block
-            num += float(tc @ (ph - ph.mean())) * nb
-            den += float(tc @ tc) * nb
-        if den > 0:
-            nu += num / den / (2 * np.pi)
-        # 2: phase of each whole segment against its centre, across the sweep
-        if len(segs) > 1:
-            ph = np.unwrap(np.angle(xs.segment_sums(nu)))
-            tm = (centre * size).sum() / size.sum()
-            slope = float(((centre - tm) * size) @ (ph - (ph * size).sum() / size.sum())) / float(
-                ((centre - tm) ** 2) @ size)
-            nu += slope / (2 * np.pi)
-        # amplitude: least-squares cos + sin at nu over every quiet sample; with z = sum x e^{-i phi} and
-        # z2 = sum e^{2 i phi}: sum x cos = Re z, sum x sin = -Im z, sum cos^2 = (N + Re z2) / 2,
-        # sum cos sin = Im z2 / 2
-        z1 = complex(xs.sums(nu).sum())
-        z2 = complex(ones.sums(-2.0 * nu).sum())
+    for nu_k, z in zip(nu, z1, strict=True):
+        z2 = _sum_exp(4 * np.pi * float(nu_k), segs)
         m = 0.5 * np.array([[size.sum() + z2.real, z2.imag], [z2.imag, size.sum() - z2.real]])
-        ab = np.linalg.lstsq(m, np.array([z1.real, -z1.imag]), rcond=None)[0]
-        out.append((float(nu), float(math.hypot(*ab))))
+        ab = np.linalg.lstsq(m, np.array([z.real, -z.imag]), rcond=None)[0]
+        out.append((float(nu_k), float(math.hypot(*ab))))
     return tuple(out)
 
 
+def _sum_exp(theta: float, segs: list[slice]) -> complex:
+    """``sum of exp(i theta n)`` over the samples ``n`` of ``segs``: geometric series (directly where degenerate)."""
+    step = complex(np.exp(1j * theta))
+    if abs(1.0 - step) < 1e-6:
+        return complex(sum(np.exp(1j * theta * np.arange(s.start, s.stop)).sum() for s in segs))
+    return sum(complex(np.exp(1j * theta * s.start)) * (1.0 - step ** (s.stop - s.start)) / (1.0 - step) for s in segs)
+
+
 class _Blocks:
-    """Segments of a sweep cut into blocks of ``b`` samples (the last of each zero-padded), for sums at one frequency.
+    """Segments of a sweep cut into blocks of ``b`` samples (the last of each zero-padded), for sums at frequencies.
 
     ``sums(nu)`` gives ``sum over the block of x[n] exp(-2 pi i nu n)`` (``n`` the sweep's sample) for
-    every block: the phase splits as ``e^{-2 pi i nu n_block} e^{-2 pi i nu r}``, so it costs
-    ``b`` + (number of blocks) complex exponentials and one pass of real multiply-adds.
+    every block (rows) and frequency (columns): the phase splits as ``e^{-2 pi i nu n_block} e^{-2 pi i nu r}``,
+    so it costs ``b`` + (number of blocks) complex exponentials per frequency and one pass of real
+    multiply-adds over the samples.
     """
 
     def __init__(self, xs: list[np.ndarray], starts: list[int], b: int):
-        counts = [-(-x.size // b) for x in xs]
+        counts = np.array([-(-x.size // b) for x in xs])
         self.b = b
-        self.first = np.cumsum([0, *counts[:-1]])  # each segment's first block
-        self.whole = [x.size // b for x in xs]  # and its number of whole blocks
-        self.data = np.zeros((sum(counts), b))
-        for a, c, x in zip(self.first, counts, xs, strict=True):
-            self.data[a:a + c].flat[:x.size] = x
-        self.n0 = np.concatenate([s + b * np.arange(c, dtype=np.float64) for s, c in zip(starts, counts, strict=True)])
+        self.first = np.cumsum(np.r_[0, counts[:-1]])  # each segment's first block
+        self.whole = np.array([x.size // b for x in xs])  # and its number of whole blocks
+        self.segment = np.repeat(np.arange(len(xs)), counts)  # each block's segment
+        self.index = np.arange(counts.sum()) - self.first[self.segment]  # and place in it
+        self.is_whole = self.index < self.whole[self.segment]
+        self.data = np.zeros((int(counts.sum()), b))
+        for a, x in zip(self.first, xs, strict=True):
+            self.data[a:].flat[:x.size] = x
+        self.n0 = (np.array(starts)[self.segment] + b * self.index).astype(np.float64)
 
-    def sums(self, nu: float) -> np.ndarray:
-        e_r = np.exp(-2j * np.pi * nu * np.arange(self.b))
-        inner = np.einsum("qb,b->q", self.data, e_r.real) + 1j * np.einsum("qb,b->q", self.data, e_r.imag)
-        return inner * np.exp(-2j * np.pi * nu * self.n0)
-
-    def segment_sums(self, nu: float) -> np.ndarray:
-        return np.add.reduceat(self.sums(nu), self.first)
+    def sums(self, nu: np.ndarray) -> np.ndarray:
+        inner = np.empty((self.data.shape[0], nu.size), dtype=complex)
+        r = np.arange(self.b)
+        for k, f in enumerate(nu):  # einsum, not BLAS: its threads stall on a busy machine
+            inner[:, k] = np.einsum("qb,b->q", self.data, np.cos(2 * np.pi * f * r)) - 1j * np.einsum(
+                "qb,b->q", self.data, np.sin(2 * np.pi * f * r))
+        return inner * np.exp(-2j * np.pi * np.outer(self.n0, nu))
 
 
 def fit_influence(t: np.ndarray, amplitude: float, tau: float, offset: float) -> np.ndarray:
