@@ -120,8 +120,9 @@ class NoiseSpectrum:
             seg = row[first:row.size - int(nonzero[::-1].argmax())]
             change = seg[1:] != seg[:-1]
             if np.count_nonzero(change) + 2 <= _MAX_BREAKPOINTS:
-                starts = np.r_[0, np.flatnonzero(change) + 1]  # the constant runs; the row is cumsum(d) over them
-                stepped.append((k, np.r_[starts, seg.size], np.diff(seg[starts], prepend=0.0, append=0.0)))
+                # the constant runs: the row is cumsum(d) over them
+                at = np.concatenate([[0], np.flatnonzero(change) + 1, [seg.size]])
+                stepped.append((k, at, np.diff(seg[at[:-1]], prepend=0.0, append=0.0)))
             else:
                 smooth.append((k, seg, nonzero[first:first + seg.size]))
         if stepped:
@@ -149,10 +150,10 @@ class NoiseSpectrum:
         where: list[tuple[int, int, int]] = []  # (row, piece, offset in the row) of every piece of every row
         for k, seg, nonzero in smooth:
             # runs alternate nonzero, zero, ..., nonzero; a zero run as long as the covariance reaches is a cut
-            edge = np.r_[0, np.flatnonzero(nonzero[1:] != nonzero[:-1]) + 1, seg.size]
+            edge = np.concatenate([[0], np.flatnonzero(nonzero[1:] != nonzero[:-1]) + 1, [seg.size]])
             long_gap = np.flatnonzero(edge[2:-1:2] - edge[1:-1:2] >= _MAX_LAG_SEGMENTS * m)
-            starts = np.r_[0, edge[2 + 2 * long_gap]]
-            stops = np.r_[edge[1 + 2 * long_gap], seg.size]
+            starts = np.concatenate([[0], edge[2 + 2 * long_gap]])
+            stops = np.concatenate([edge[1 + 2 * long_gap], [seg.size]])
             for a, b in zip(starts, stops, strict=True):
                 piece = seg[a:b]
                 j = next((j for j, q in enumerate(pieces) if q.size == piece.size and np.array_equal(q, piece)), None)
@@ -169,12 +170,15 @@ class NoiseSpectrum:
         out = np.zeros(n_rows)
         for k, j, _ in where:
             out[k] += var[j]
-        for nu0, amp in self.lines:  # a line is coherent over the whole row: its pieces' sums add with their phases
-            z_piece = [_dft(piece, nu0) for piece in pieces]
-            z = np.zeros(n_rows, dtype=complex)
+        if self.lines:  # a line is coherent over the whole row: its pieces' sums add with their phases
+            nu = np.array([nu0 for nu0, _ in self.lines])
+            amp = np.array([a for _, a in self.lines])
+            blocks = _Blocks(pieces, [0] * len(pieces), 128)
+            z_piece = np.add.reduceat(blocks.sums(nu), blocks.first, axis=0)
+            z = np.zeros((n_rows, nu.size), dtype=complex)
             for k, j, a in where:
-                z[k] += z_piece[j] * np.exp(-2j * np.pi * nu0 * a)
-            out += amp * amp / 2.0 * np.abs(z) ** 2
+                z[k] += z_piece[j] * np.exp(-2j * np.pi * nu * a)
+            out += (z.real**2 + z.imag**2) @ (amp * amp / 2.0)
         return out
 
     def boxcar_variances(self, lengths: np.ndarray) -> np.ndarray:
@@ -217,29 +221,6 @@ class NoiseSpectrum:
         if nfft % 2 == 0:
             s[-1] /= 2.0
         return np.einsum("ij,j->i", power, s / nfft)
-
-
-def _dft_blocks(x: np.ndarray, nu: float, n0: int, b: int) -> np.ndarray:
-    """``sum over r < b of x[b q + r] exp(-2 pi i nu (n0 + b q + r))`` for every block ``q``.
-
-    ``len(x)`` is a multiple of ``b``, ``nu`` in cycles per sample. The phase factors split as
-    ``e^{-2 pi i nu (n0 + b q)} e^{-2 pi i nu r}``: ``b + len / b`` complex
-    exponentials instead of ``len``, and one pass of real multiply-adds over ``x``.
-    """
-    main = x.reshape(-1, b)
-    e_r = np.exp(-2j * np.pi * nu * np.arange(b))
-    inner = np.einsum("qb,b->q", main, e_r.real) + 1j * np.einsum("qb,b->q", main, e_r.imag)
-    return inner * np.exp(-2j * np.pi * nu * (n0 + b * np.arange(main.shape[0], dtype=np.float64)))
-
-
-def _dft(x: np.ndarray, nu: float, n0: int = 0) -> complex:
-    """``sum_n x[n] exp(-2 pi i nu (n0 + n))`` for a 1-D ``x`` (``nu`` in cycles per sample), in O(len(x))."""
-    b = max(1, math.isqrt(x.size))
-    q = x.size // b
-    z = complex(_dft_blocks(x[:q * b], nu, n0, b).sum())
-    if q * b < x.size:
-        z += complex(x[q * b:] @ np.exp(-2j * np.pi * nu * (n0 + np.arange(q * b, x.size))))
-    return z
 
 
 def quiet_segments(edges: list[int], skip: list[int], n: int, guard: int, settle: int) -> list[slice]:
@@ -422,8 +403,9 @@ class _Blocks:
         self.index = np.arange(counts.sum()) - self.first[self.segment]  # and place in it
         self.is_whole = self.index < self.whole[self.segment]
         self.data = np.zeros((int(counts.sum()), b))
+        flat = self.data.reshape(-1)
         for a, x in zip(self.first, xs, strict=True):
-            self.data[a:].flat[:x.size] = x
+            flat[a * b:a * b + x.size] = x
         self.n0 = (np.array(starts)[self.segment] + b * self.index).astype(np.float64)
 
     def sums(self, nu: np.ndarray) -> np.ndarray:
@@ -445,23 +427,51 @@ def fit_influence(t: np.ndarray, amplitude: float, tau: float, offset: float) ->
     return np.linalg.pinv(jac.T @ jac) @ jac.T  # 3 x 3: the pseudo-inverse keeps a degenerate fit finite
 
 
+@dataclass(frozen=True)
+class Span:
+    """A weight vector over a sweep's samples that is zero outside ``start`` to ``start + len(w)``."""
+
+    start: int
+    w: np.ndarray
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.w.size
+
+
+def combine(*terms: tuple[float, Span]) -> Span:
+    """``sum of c * span`` over the ``(c, span)`` terms, on the union of their extents."""
+    lo = min(sp.start for _, sp in terms)
+    out = np.zeros(max(sp.stop for _, sp in terms) - lo)
+    for c, sp in terms:
+        out[sp.start - lo:sp.stop - lo] += c * sp.w
+    return Span(lo, out)
+
+
 class WeightBook:
     """Weight vectors over one sweep's samples, built from the pipeline's responses.
 
-    ``response(start, length, base)`` gives a (position, baseline slice) pair; ``add`` puts
-    the weights ``u`` of a response curve into a sweep-long vector, the baseline subtraction
-    included (each baseline sample gets ``-sum(u) / n_base``).
+    ``place`` gives the weights ``u`` of a response curve starting at sample ``pos`` as a
+    :class:`Span` of the sweep, the baseline subtraction included (each baseline sample gets
+    ``-sum(u) / n_base``); ``add`` puts the same into a sweep-long vector.
     """
 
     def __init__(self, n: int):
         self.n = n
 
-    def add(self, w: np.ndarray, pos: int, base: slice, u: np.ndarray) -> None:
+    def place(self, pos: int, base: slice, u: np.ndarray) -> Span:
         m = min(u.size, self.n - pos)
-        w[pos:pos + m] += u[:m]
         nb = base.stop - base.start
+        lo, hi = (min(pos, base.start), max(pos + m, base.stop)) if nb > 0 else (pos, pos + m)
+        w = np.zeros(hi - lo)
+        w[pos - lo:pos - lo + m] += u[:m]
         if nb > 0:
-            w[base] -= u[:m].sum() / nb
+            w[base.start - lo:base.stop - lo] -= u[:m].sum() / nb
+        return Span(lo, w)
+
+    def add(self, w: np.ndarray, pos: int, base: slice, u: np.ndarray) -> None:
+        sp = self.place(pos, base, u)
+        w[sp.start:sp.stop] += sp.w
 
     def zeros(self) -> np.ndarray:
         return np.zeros(self.n)
@@ -543,25 +553,24 @@ def tail_weights(u: np.ndarray, mode: str, tail_sl: slice, fs: float) -> np.ndar
     return u
 
 
-def purple_to_sweep(book: WeightBook, w: np.ndarray, u: np.ndarray, side: str, pos: dict, dv: float,
-                    steps: list[float], on_source: str, off_source: str, *, controls: bool = True) -> None:
-    """Add to ``w`` the weights of a purple curve's samples (``u``), through the test and control responses.
+def purple_to_sweep(book: WeightBook, u: np.ndarray, side: str, pos: dict, dv: float, steps: list[float],
+                    on_source: str, off_source: str, *, controls: bool = True) -> Span:
+    """The weights of a purple curve's samples (``u``) over the sweep, through the test and control responses.
 
     ``controls=False`` leaves out the sweep's own controls (a pooled control response is subtracted instead).
     """
     test = pos["test_on"] if side == "on" else pos["test_off"]
-    book.add(w, test[0], test[1], u)
-    if not controls:
-        return
-    source = on_source if side == "on" else off_source
-    sign = 1.0 if side == "on" else -1.0
-    rows = []
-    if source in ("on", "both"):
-        rows += [(p, 1.0 / s) for p, s in zip(pos["ctrl_on"], steps, strict=True)]
-    if source in ("off", "both"):
-        rows += [(p, -1.0 / s) for p, s in zip(pos["ctrl_off"], steps, strict=True)]
-    for (a, base), per_mV in rows:
-        book.add(w, a, base, -sign * dv * per_mV / len(rows) * u)
+    terms = [(1.0, book.place(test[0], test[1], u))]
+    if controls:
+        source = on_source if side == "on" else off_source
+        sign = 1.0 if side == "on" else -1.0
+        rows = []
+        if source in ("on", "both"):
+            rows += [(p, 1.0 / s) for p, s in zip(pos["ctrl_on"], steps, strict=True)]
+        if source in ("off", "both"):
+            rows += [(p, -1.0 / s) for p, s in zip(pos["ctrl_off"], steps, strict=True)]
+        terms += [(-sign * dv * per_mV / len(rows), book.place(a, base, u)) for (a, base), per_mV in rows]
+    return combine(*terms)
 
 
 def _se(var: float | np.floating) -> float:
@@ -669,16 +678,16 @@ def sweep_uncertainty(
         ut_off = tail_weights(u_off, off_mode, tail_off_sl, fs)
         own_on = -dv * pooled.sweep_weights(ut_on, "on").get(sweep, np.zeros(n))
         own_off = dv * pooled.sweep_weights(ut_off, "off").get(sweep, np.zeros(n))
-        rows["q_on"] = _plus(rows["q_on"], own_on)
-        rows["q_off"] = _plus(rows["q_off"], own_off)
-        rows["q_sum"] = _plus(rows["q_on"], rows["q_off"])
+        rows["q_on"] = combine((1.0, rows["q_on"]), (1.0, Span(0, own_on)))
+        rows["q_off"] = combine((1.0, rows["q_off"]), (1.0, Span(0, own_off)))
+        rows["q_sum"] = combine((1.0, rows["q_on"]), (1.0, rows["q_off"]))
         v_on = dv * dv * pooled.variance(ut_on, "on", skip=sweep)
         v_off = dv * dv * pooled.variance(ut_off, "off", skip=sweep)
         extra = {"q_on": v_on, "q_off": v_off, "q_sum": v_on + v_off}
         if frame.q_on_corr_pC is not None and q_on_pC != 0:
             factor = frame.q_on_corr_pC / q_on_pC
-            rows["q_on_corr"] = _plus(rows["q_on_corr"], factor * own_on)
-            rows["q_off_corr"] = _plus(rows["q_off_corr"], factor * own_off)
+            rows["q_on_corr"] = combine((1.0, rows["q_on_corr"]), (factor, Span(0, own_on)))
+            rows["q_off_corr"] = combine((1.0, rows["q_off_corr"]), (factor, Span(0, own_off)))
             extra.update(q_on_corr=factor**2 * v_on, q_off_corr=factor**2 * v_off)
     return _summarise(noise, rows, frame, ctrl_pair, passive, pos, extra)
 
@@ -687,25 +696,23 @@ def sweep_weights(
     i_pA: np.ndarray, sw, prot, pos: dict, *, tail_mode: str, tail_off_mode: str, on_source: str, off_source: str,
     u_on: np.ndarray, u_off: np.ndarray, tail_on_sl: slice, tail_off_sl: slice,
     q_on_pC: float, q_off_pC: float, passive: PassiveInputs, tail_on_level_pA: float, controls: bool = True,
-) -> tuple[dict[str, np.ndarray], MembraneFrame, tuple[float, np.ndarray] | None]:
+) -> tuple[dict[str, Span], MembraneFrame, tuple[float, Span] | None]:
     """The weight vector over the sweep of every number (linearised), the membrane frame, and the
     largest control-to-control difference of C_lin with its weights; see :func:`sweep_uncertainty`.
 
-    The vectors end where the last response's weights do (the sweep's later samples would all be zero).
+    Each vector is a :class:`Span`: only the samples between its first and last response.
     """
     fs = sw.fs
     n = i_pA.size
-    placed = [pos["test_on"], pos["test_off"], *pos["ctrl_on"], *pos["ctrl_off"]]
-    book = WeightBook(min(n, max(a for a, _ in placed) + max(u_on.size, u_off.size, passive.mean_on_pA.size)))
+    book = WeightBook(n)
     dv = prot.test_step_mV
     steps = [c.step_mV for c in prot.controls]
 
     # the charges: integral weights, less the tail level, through the test and scaled control responses
-    w_on, w_off = book.zeros(), book.zeros()
-    purple_to_sweep(book, w_on, tail_weights(u_on, tail_mode, tail_on_sl, fs), "on", pos, dv, steps,
-                    on_source, off_source, controls=controls)
-    purple_to_sweep(book, w_off, tail_weights(u_off, tail_off_mode, tail_off_sl, fs), "off", pos, dv, steps,
-                    on_source, off_source, controls=controls)
+    w_on = purple_to_sweep(book, tail_weights(u_on, tail_mode, tail_on_sl, fs), "on", pos, dv, steps,
+                           on_source, off_source, controls=controls)
+    w_off = purple_to_sweep(book, tail_weights(u_off, tail_off_mode, tail_off_sl, fs), "off", pos, dv, steps,
+                            on_source, off_source, controls=controls)
 
     # the passive numbers: gradients over the averaged control ON response, then over the sweep
     p = passive
@@ -733,13 +740,9 @@ def sweep_weights(
         grads["c_m"] = p.c_m_nF * (g_tau / p.tau_ms + g_rin / r_in - g_rs / p.r_s_MOhm - g_rm / p.r_m_MOhm)
     else:
         grads["c_m"] = p.c_m_nF * (g_tau / p.tau_ms - g_rs / p.r_s_MOhm)
-    sweep_w: dict[str, np.ndarray] = {}
     n_ctrl = len(pos["ctrl_on"])
-    for key, g in grads.items():
-        w = book.zeros()
-        for a, base in pos["ctrl_on"]:
-            book.add(w, a, base, g / n_ctrl)
-        sweep_w[key] = w
+    sweep_w = {key: combine(*[(1.0, book.place(a, base, g / n_ctrl)) for a, base in pos["ctrl_on"]])
+               for key, g in grads.items()}
 
     # control steps one by one (C_lin of each, end level from its last n_ss samples) for controls_disagree
     per_step = []
@@ -747,64 +750,51 @@ def sweep_weights(
     tail_mask[length - p.n_ss:] = 1.0 / p.n_ss
     g_step = trap - trap.sum() * tail_mask
     for (a, base), s in zip(pos["ctrl_on"], steps, strict=True):
-        w = book.zeros()
-        book.add(w, a, base, g_step / s)
-        per_step.append(w)
+        per_step.append(book.place(a, base, g_step / s))
     ctrl_pair = None
     if len(per_step) > 1:
         vals = np.array([_sum_product(w, i_pA) for w in per_step])
         hi, lo = int(np.argmax(vals)), int(np.argmin(vals))
-        ctrl_pair = (float(vals[hi] - vals[lo]), per_step[hi] - per_step[lo])
+        ctrl_pair = (float(vals[hi] - vals[lo]), combine((1.0, per_step[hi]), (-1.0, per_step[lo])))
 
     # the membrane frame: Q (R_s + R_m) / R_m and V_m = V_cmd - I R_s, with I the holding current plus the
     # steady current of the test step (linear part from the control steps, plus the non-linear tail level)
     frame = MembraneFrame(None, None, None)
-    rows: dict[str, np.ndarray] = {"q_on": w_on, "q_off": w_off, "q_sum": w_on + w_off, **sweep_w}
+    rows: dict[str, Span] = {"q_on": w_on, "q_off": w_off, "q_sum": combine((1.0, w_on), (1.0, w_off)), **sweep_w}
     if ctrl_pair is not None:
         rows["ctrl_diff"] = ctrl_pair[1]
     if p.r_m_MOhm is not None and p.r_m_MOhm > 0:
         r_s, r_m = p.r_s_MOhm, p.r_m_MOhm
         factor = (r_s + r_m) / r_m
-        w_factor = sweep_w["r_s"] / r_m - r_s * sweep_w["r_m"] / r_m**2
+        w_factor = combine((1.0 / r_m, sweep_w["r_s"]), (-r_s / r_m**2, sweep_w["r_m"]))
         a, base = pos["test_on"]
-        w_hold = book.zeros()
-        w_hold[base] = 1.0 / (base.stop - base.start)
+        w_hold = Span(base.start, np.full(base.stop - base.start, 1.0 / (base.stop - base.start)))
         i_hold = _sum_product(w_hold, i_pA)
         u_tail = np.zeros(u_on.size)
         if tail_mode == "constant":
             u_tail[tail_on_sl] = 1.0 / (tail_on_sl.stop - tail_on_sl.start)
-        w_tail = book.zeros()
-        purple_to_sweep(book, w_tail, u_tail, "on", pos, dv, steps, on_source, off_source, controls=controls)
+        w_tail = purple_to_sweep(book, u_tail, "on", pos, dv, steps, on_source, off_source, controls=controls)
         i_test = i_hold + dv / p.dv_ctrl_mV * p.i_ss_pA + tail_on_level_pA
-        w_i = w_hold + dv / p.dv_ctrl_mV * sweep_w["i_ss"] + w_tail
+        w_i = combine((1.0, w_hold), (dv / p.dv_ctrl_mV, sweep_w["i_ss"]), (1.0, w_tail))
         frame = MembraneFrame(q_on_pC * factor, q_off_pC * factor, prot.v_test_mV - i_test * r_s * 1e-3)
-        rows["q_on_corr"] = factor * w_on + q_on_pC * w_factor
-        rows["q_off_corr"] = factor * w_off + q_off_pC * w_factor
-        rows["v_m"] = -1e-3 * (r_s * w_i + i_test * sweep_w["r_s"])
+        rows["q_on_corr"] = combine((factor, w_on), (q_on_pC, w_factor))
+        rows["q_off_corr"] = combine((factor, w_off), (q_off_pC, w_factor))
+        rows["v_m"] = combine((-1e-3 * r_s, w_i), (-1e-3 * i_test, sweep_w["r_s"]))
     return rows, frame, ctrl_pair
 
 
-def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a + b`` for weight vectors that start at the sweep's first sample, the shorter one zero past its end."""
-    if a.size < b.size:
-        a, b = b, a
-    out = a.copy()
-    out[:b.size] += b
-    return out
-
-
-def _sum_product(w: np.ndarray, x: np.ndarray) -> float:
-    """``sum(w * x)`` over all of ``x``, ``w`` zero past its end: bit for bit what numpy sums for the full vectors."""
+def _sum_product(w: Span, x: np.ndarray) -> float:
+    """``sum(w * x)`` over all of ``x``: bit for bit what numpy sums for the sweep-long product."""
     prod = np.zeros(x.size)
-    np.multiply(w, x[:w.size], out=prod[:w.size])
+    np.multiply(w.w, x[w.start:w.stop], out=prod[w.start:w.stop])
     return float(prod.sum())
 
 
-def _summarise(noise: NoiseSpectrum, rows: dict[str, np.ndarray], frame: MembraneFrame,
-               ctrl_pair: tuple[float, np.ndarray] | None, p: PassiveInputs, pos: dict, extra: dict[str, float],
+def _summarise(noise: NoiseSpectrum, rows: dict[str, Span], frame: MembraneFrame,
+               ctrl_pair: tuple[float, Span] | None, p: PassiveInputs, pos: dict, extra: dict[str, float],
                ) -> tuple[SweepUncertainty, MembraneFrame]:
     names = list(rows)
-    var = noise.variances([rows[k] for k in names])
+    var = noise.variances([rows[k].w for k in names])
     se = {k: _se(v + extra.get(k, 0.0)) for k, v in zip(names, var, strict=True)}
 
     # the transient fit against the noise floor: mean squared residual over the noise expected in it
