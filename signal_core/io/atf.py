@@ -4,10 +4,10 @@ Layout (DOMAIN.md section 7): line 1 ``ATF<sep>1.0``; line 2 the number n of hea
 records and the number m of data columns; n records ``"Key=Value"``; one line of m
 quoted column titles (``"Time (s)"``, ``"Trace #k (unit)"``); rows of m numbers.
 
-The small header is parsed by hand; the data section goes to the C parser of
-:func:`pandas.read_csv` once, and every check on it is vectorised.  Only when
-something is wrong does a slow line-by-line pass run, to name the line, the column
-and the offending text.  Every problem is an :class:`AtfFormatError` whose message
+The small header is parsed by hand; the data section is parsed once (Arrow's CSV
+reader for plain files, else the C parser of :func:`pandas.read_csv`), and every check
+on it is vectorised.  Only when something is wrong does a slow line-by-line pass run,
+to name the line, the column and the offending text.  Every problem is an :class:`AtfFormatError` whose message
 starts with the 1-based line number, as a text editor counts lines.
 
 The header is parsed in :mod:`signal_core.io.atf_header` and the data section read and
