@@ -460,13 +460,23 @@ class WeightBook:
         self.n = n
 
     def place(self, pos: int, base: slice, u: np.ndarray) -> Span:
-        m = min(u.size, self.n - pos)
-        nb = base.stop - base.start
-        lo, hi = (min(pos, base.start), max(pos + m, base.stop)) if nb > 0 else (pos, pos + m)
-        w = np.zeros(hi - lo)
-        w[pos - lo:pos - lo + m] += u[:m]
-        if nb > 0:
-            w[base.start - lo:base.stop - lo] -= u[:m].sum() / nb
+        return self.place_all([(1.0, pos, base, u)])
+
+    def place_all(self, terms: list[tuple[float, int, slice, np.ndarray]]) -> Span:
+        """``sum of c * place(pos, base, u)`` over the ``(c, pos, base, u)`` terms, in one vector."""
+        ext = []
+        for _, pos, base, u in terms:
+            ext.append((pos, pos + min(u.size, self.n - pos)))
+            if base.stop > base.start:
+                ext.append((base.start, base.stop))
+        lo = min(a for a, _ in ext)
+        w = np.zeros(max(b for _, b in ext) - lo)
+        for c, pos, base, u in terms:
+            m = min(u.size, self.n - pos)
+            w[pos - lo:pos - lo + m] += u[:m] if c == 1.0 else c * u[:m]
+            nb = base.stop - base.start
+            if nb > 0:
+                w[base.start - lo:base.stop - lo] -= c * (u[:m].sum() / nb)
         return Span(lo, w)
 
     def add(self, w: np.ndarray, pos: int, base: slice, u: np.ndarray) -> None:
@@ -560,7 +570,7 @@ def purple_to_sweep(book: WeightBook, u: np.ndarray, side: str, pos: dict, dv: f
     ``controls=False`` leaves out the sweep's own controls (a pooled control response is subtracted instead).
     """
     test = pos["test_on"] if side == "on" else pos["test_off"]
-    terms = [(1.0, book.place(test[0], test[1], u))]
+    terms = [(1.0, test[0], test[1], u)]
     if controls:
         source = on_source if side == "on" else off_source
         sign = 1.0 if side == "on" else -1.0
@@ -569,8 +579,8 @@ def purple_to_sweep(book: WeightBook, u: np.ndarray, side: str, pos: dict, dv: f
             rows += [(p, 1.0 / s) for p, s in zip(pos["ctrl_on"], steps, strict=True)]
         if source in ("off", "both"):
             rows += [(p, -1.0 / s) for p, s in zip(pos["ctrl_off"], steps, strict=True)]
-        terms += [(-sign * dv * per_mV / len(rows), book.place(a, base, u)) for (a, base), per_mV in rows]
-    return combine(*terms)
+        terms += [(-sign * dv * per_mV / len(rows), a, base, u) for (a, base), per_mV in rows]
+    return book.place_all(terms)
 
 
 def _se(var: float | np.floating) -> float:
@@ -741,7 +751,7 @@ def sweep_weights(
     else:
         grads["c_m"] = p.c_m_nF * (g_tau / p.tau_ms - g_rs / p.r_s_MOhm)
     n_ctrl = len(pos["ctrl_on"])
-    sweep_w = {key: combine(*[(1.0, book.place(a, base, g / n_ctrl)) for a, base in pos["ctrl_on"]])
+    sweep_w = {key: book.place_all([(1.0, a, base, g / n_ctrl) for a, base in pos["ctrl_on"]])
                for key, g in grads.items()}
 
     # control steps one by one (C_lin of each, end level from its last n_ss samples) for controls_disagree
@@ -753,7 +763,7 @@ def sweep_weights(
         per_step.append(book.place(a, base, g_step / s))
     ctrl_pair = None
     if len(per_step) > 1:
-        vals = np.array([_sum_product(w, i_pA) for w in per_step])
+        vals = _sums_of_products(per_step, i_pA)
         hi, lo = int(np.argmax(vals)), int(np.argmin(vals))
         ctrl_pair = (float(vals[hi] - vals[lo]), combine((1.0, per_step[hi]), (-1.0, per_step[lo])))
 
@@ -769,7 +779,7 @@ def sweep_weights(
         w_factor = combine((1.0 / r_m, sweep_w["r_s"]), (-r_s / r_m**2, sweep_w["r_m"]))
         a, base = pos["test_on"]
         w_hold = Span(base.start, np.full(base.stop - base.start, 1.0 / (base.stop - base.start)))
-        i_hold = _sum_product(w_hold, i_pA)
+        i_hold = float(_sums_of_products([w_hold], i_pA)[0])
         u_tail = np.zeros(u_on.size)
         if tail_mode == "constant":
             u_tail[tail_on_sl] = 1.0 / (tail_on_sl.stop - tail_on_sl.start)
@@ -783,11 +793,15 @@ def sweep_weights(
     return rows, frame, ctrl_pair
 
 
-def _sum_product(w: Span, x: np.ndarray) -> float:
-    """``sum(w * x)`` over all of ``x``: bit for bit what numpy sums for the sweep-long product."""
+def _sums_of_products(ws: list[Span], x: np.ndarray) -> np.ndarray:
+    """``sum(w * x)`` over all of ``x`` for each ``w``: bit for bit what numpy sums for the sweep-long products."""
     prod = np.zeros(x.size)
-    np.multiply(w.w, x[w.start:w.stop], out=prod[w.start:w.stop])
-    return float(prod.sum())
+    out = np.empty(len(ws))
+    for k, w in enumerate(ws):
+        np.multiply(w.w, x[w.start:w.stop], out=prod[w.start:w.stop])
+        out[k] = prod.sum()
+        prod[w.start:w.stop] = 0.0
+    return out
 
 
 def _summarise(noise: NoiseSpectrum, rows: dict[str, Span], frame: MembraneFrame,
