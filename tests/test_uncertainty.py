@@ -25,7 +25,7 @@ from bench.bench_uncertainty import (
     se_vs_sd,
 )
 from signal_core.analysis.batch import ROW_KEYS
-from signal_core.analysis.uncertainty import estimate_noise
+from signal_core.analysis.uncertainty import NoiseSpectrum, estimate_noise
 from signal_core.params import AnalysisParams
 
 
@@ -117,3 +117,72 @@ def test_se_and_membrane_keys_are_in_every_row():
     for key in ("q_on_se_pC", "q_off_se_pC", "c_lin_se_nF", "c_m_se_nF", "tau_se_ms", "r_s_se_MOhm", "r_m_se_MOhm",
                 "q_on_corr_pC", "q_off_corr_pC", "v_test_m_mV", "q_on_corr_se_pC", "q_off_corr_se_pC"):
         assert key in ROW_KEYS
+
+
+def _spectrum(m: int, lines=()) -> NoiseSpectrum:
+    """A low-pass spectrum (a Lorentzian, 40 pA rms) on the Welch grid of an m-sample segment."""
+    nu = np.arange(m // 2 + 1) / m
+    psd = 1.0 / (1.0 + (nu / 0.03) ** 2)
+    psd *= 1600.0 / np.trapezoid(psd, nu)
+    return NoiseSpectrum(fs_hz=100e3, nu=nu, psd=psd, lines=tuple(lines), n_samples=10 * m)
+
+
+def _quadratic_form(noise: NoiseSpectrum, w: np.ndarray) -> float:
+    """w^T C w with C built lag by lag from the spectrum, linear between its points: for each straight piece
+    s(f) = s0 + b (f - f0), integral of s(f) cos(2 pi k f) df = [s(f) sin(2 pi k f) / (2 pi k) + b cos(2 pi k f) /
+    (2 pi k)^2] between its ends (integration by parts); lines as A^2 / 2 |sum w_n e^(-2 pi i nu n)|^2."""
+    f0, f1, s0, s1 = noise.nu[:-1], noise.nu[1:], noise.psd[:-1], noise.psd[1:]
+    slope = (s1 - s0) / (f1 - f0)
+    lag = np.arange(w.size)
+    om = 2 * np.pi * lag[1:, None]
+    r = np.empty(w.size)
+    r[0] = np.sum((s0 + s1) / 2 * (f1 - f0))
+    r[1:] = np.sum(s1 * np.sin(om * f1) / om - s0 * np.sin(om * f0) / om
+                   + slope * (np.cos(om * f1) - np.cos(om * f0)) / om**2, axis=1)
+    var = float(w @ r[np.abs(lag[:, None] - lag[None, :])] @ w)
+    for nu0, amp in noise.lines:
+        var += amp * amp / 2.0 * abs(np.sum(w * np.exp(-2j * np.pi * nu0 * lag))) ** 2
+    return var
+
+
+def test_boxcar_variances_of_white_noise_are_sigma2_times_length():
+    """A flat one-sided density 2 sigma^2 is white noise: Var(sum of L samples) = sigma^2 L, at any length."""
+    nu = np.arange(129) / 256
+    noise = NoiseSpectrum(fs_hz=100e3, nu=nu, psd=np.full(nu.size, 2 * 40.0**2), lines=(), n_samples=2560)
+    lengths = np.array([0, 1, 7, 256, 1000, 5000, 50_000])
+    assert noise.boxcar_variances(lengths) == pytest.approx(40.0**2 * lengths, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("shape", ["windows", "exponential"])
+def test_variances_equal_the_quadratic_form_of_correlated_noise_and_a_tone(shape):
+    """Windows less baselines (summed over breakpoints) and a fit-like exponential (through its spectrum),
+    under low-pass noise plus a tone: the variance is w^T C w, C integrated from the spectrum lag by lag."""
+    noise = _spectrum(256, lines=[(0.1563, 300.0)])
+    n = 3000
+    w = np.zeros(n)
+    if shape == "windows":
+        w[100:600] = 1.0
+        w[40:90] -= 500 / 50
+        w[1500:1900] = -0.7
+        w[1400:1480] += 0.7 * 400 / 80
+    else:
+        t = np.arange(1300)
+        w[200:1500] = np.exp(-t / 300.0) - 0.3 * (t / 1300.0)
+        w[2600:2900] = 0.4  # a second piece, farther than the covariance reaches (4 segments of 256)
+    assert noise.variances(w)[0] == pytest.approx(_quadratic_form(noise, w), rel=2e-4)
+
+
+def test_welch_over_stacked_windows_is_scipy_welch_averaged_by_window_count():
+    from scipy.signal import welch
+
+    from signal_core.analysis.uncertainty import _detrend_line, _welch
+
+    rng = np.random.default_rng(11)
+    x = np.cumsum(rng.standard_normal(30_000)) * 0.1 + rng.standard_normal(30_000)
+    segs = [slice(0, 3000), slice(5000, 9100), slice(12_000, 30_000)]
+    acc, count = 0.0, 0
+    for s in segs:
+        _, p = welch(x[s], fs=1.0, window="blackmanharris", nperseg=1024, noverlap=512, detrend=_detrend_line)
+        k = 1 + (s.stop - s.start - 1024) // 512
+        acc, count = acc + p * k, count + k
+    assert _welch(x, segs, 1024) == pytest.approx(acc / count, rel=1e-9)

@@ -6,7 +6,7 @@ exactly: the integration window (trapezoid), the pre-edge baselines, the control
 scaled by ``dV / dVc`` and averaged over the ``n_ctrl`` steps (the ``sqrt(1 + r^2 / n_ctrl)``
 term), the tail level removed and, for the passive numbers, the exponential fit (linearised:
 its influence function).  The variance of such a sum is ``w^T C w`` for the noise covariance
-``C``, computed here in the frequency domain::
+``C``, that is::
 
     Var(sum w_n i_n) = integral over f of S(f) |W(f)|^2  +  sum over lines of A^2 / 2 |W(f_line)|^2
 
@@ -16,7 +16,15 @@ out), so filtered, correlated noise is handled as it is; narrow interference lin
 15.6 kHz tone, mains hum and its harmonics) are found in that spectrum, their frequency
 refined to a fraction of a hertz and their amplitude fitted, and they enter with their exact
 frequency, since a tone's effect on a windowed sum depends on where it falls between the
-window's spectral zeros.  Units: current pA, charge pC, time s unless a name says ms.
+window's spectral zeros.  The integral is evaluated without a sweep-long FFT: ``S`` is linear
+between its Welch frequencies, so its autocovariance is known exactly (``sinc^2(k / m) r_m(k)``,
+taken as zero past a few Welch segments, where it is negligible); most weight vectors are
+constant between a few breakpoints (windows, baselines, tail levels), and their variance is a
+small double sum over the breakpoints of the variances of boxcar sums
+(:meth:`NoiseSpectrum.boxcar_variances`); the others (the fit's influence) are cut into
+pieces farther apart than the autocovariance reaches and each distinct piece goes through a
+short FFT.  A line's ``W(f_line)`` is summed directly at its frequency.  Units: current pA,
+charge pC, time s unless a name says ms.
 """
 
 from __future__ import annotations
