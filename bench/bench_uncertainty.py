@@ -16,8 +16,12 @@ C_m || R_m and a Boltzmann charge; never signal_core.synthetic):
   V_m against the cell's q_max, V_half and k (the issue asks 5 %, 2 mV, 5 %), and the pipette frame.
 - **pooling**: a 6-sweep recording under the lab's noise; SD of Q_on over draws with the sweep's own
   average control, pooled average, pooled exp1 model; bias from the noise-free twin.
+- **speed** (``--speed``): on the lab's recording (../shared/data/202304_0521.atf), unfiltered and
+  ``butter:2000``, the median time of the uncertainty step per sweep, and of ``NoiseSpectrum.variances``
+  against the sweep-long FFT sum it replaced (every row through one rFFT, lines by a direct
+  sum), with the largest relative difference of the SEs the two give.
 
-    python bench/bench_uncertainty.py [--repeats 200] [--fast]
+    python bench/bench_uncertainty.py [--repeats 200] [--fast] [--speed]
     python bench/bench_accuracy.py --se            (the same, from the accuracy bench)
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,8 +42,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from cellsim import Cell, Noise, SimSweep, control_pulse, simulate_sweep, to_recording  # noqa: E402
 
+from signal_core.analysis import pipeline, uncertainty  # noqa: E402
 from signal_core.analysis.pipeline import analyze_recording, analyze_sweep  # noqa: E402
 from signal_core.filters.specs import FilterSpec  # noqa: E402
+from signal_core.io.read import read_recording  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
 from signal_core.qv import fit_qv  # noqa: E402
 
@@ -152,11 +159,83 @@ def pooling(repeats: int, filters: tuple = (), v2s=(-60.0, -40.0, -20.0, 0.0, 20
     return out
 
 
+SAMPLE = ROOT.parent / "shared" / "data" / "202304_0521.atf"
+
+
+def fft_variances(noise: uncertainty.NoiseSpectrum, rows: list[np.ndarray]) -> np.ndarray:
+    """The reference: each row cropped, zero-padded to a power of two past twice its length, one rFFT,
+    ``sum S(f) |W(f)|^2`` on that grid (the spectrum interpolated), plus each line's direct sum."""
+    out = np.zeros(len(rows))
+    for k, row in enumerate(rows):
+        nz = np.flatnonzero(row)
+        w = row[nz[0]:nz[-1] + 1]
+        nfft = 1 << (2 * w.size).bit_length()
+        power = np.abs(np.fft.rfft(w, nfft)) ** 2
+        s = np.interp(np.arange(power.size) / nfft, noise.nu, noise.psd) / 2.0
+        c = np.full(power.size, 2.0)
+        c[0] = c[-1] = 1.0
+        out[k] = float(np.sum(c * s * power) / nfft)
+        n = np.arange(w.size)
+        for nu0, amp in noise.lines:
+            out[k] += amp * amp / 2.0 * abs(np.sum(w * np.exp(-2j * np.pi * nu0 * n))) ** 2
+    return out
+
+
+def speed(repeats: int = 30) -> None:
+    """Print the uncertainty step's time per sweep on the lab's recording, and variances against the FFT sum."""
+    rec = read_recording(SAMPLE)
+    for name, params in (("unfiltered", AnalysisParams()), ("butter:2000", AnalysisParams(filters=BUTTER))):
+        times, noise, rows = _timed_uncertainty(rec, params, repeats)
+        ref = fft_variances(noise, rows)
+        new = noise.variances(rows)
+        t_new, t_ref = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            noise.variances(rows)
+            t1 = time.perf_counter()
+            fft_variances(noise, rows)
+            t_new.append(t1 - t0)
+            t_ref.append(time.perf_counter() - t1)
+        print(f"speed, lab recording, {name}: uncertainty step {statistics.median(times) * 1e3:.2f} ms per sweep; "
+              f"variances of {len(rows)} rows {statistics.median(t_new) * 1e3:.2f} ms (FFT sum "
+              f"{statistics.median(t_ref) * 1e3:.2f} ms), SEs differ by at most "
+              f"{np.max(np.abs(np.sqrt(new / ref) - 1)):.1e} (medians of {repeats})")
+
+
+def _timed_uncertainty(rec, params: AnalysisParams, repeats: int) -> tuple[list[float], object, list[np.ndarray]]:
+    """Times (s) of the pipeline's uncertainty step over ``repeats`` analyses, and its noise and weight rows."""
+    caught: list[tuple] = []
+    times: list[float] = []
+    real_step, real_summarise = pipeline.from_steps, uncertainty._summarise
+
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        out = real_step(*a, **k)
+        times.append(time.perf_counter() - t0)
+        return out
+
+    def catch(noise, rows, *rest):
+        caught.append((noise, [r.w for r in rows.values()]))
+        return real_summarise(noise, rows, *rest)
+
+    pipeline.from_steps, uncertainty._summarise = timed, catch
+    try:
+        for _ in range(repeats):
+            analyze_recording(rec, params)
+    finally:
+        pipeline.from_steps, uncertainty._summarise = real_step, real_summarise
+    return times, caught[0][0], caught[0][1]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=200, help="noise draws per case (default 200)")
     ap.add_argument("--fast", action="store_true", help="40 draws, fewer cells")
+    ap.add_argument("--speed", action="store_true", help="only the speed of the uncertainty step (lab recording)")
     args = ap.parse_args(argv)
+    if args.speed:
+        speed()
+        return
     reps = 40 if args.fast else args.repeats
     t0 = time.time()
     print(f"SE / SD over {reps} draws (1.00 is right; median SE over observed SD)")
