@@ -13,6 +13,7 @@ Times in s, levels in mV.
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 
@@ -53,6 +54,57 @@ class SingleStepError(ProtocolError):
         self.source = source
 
 
+#: arrays shorter than this go straight to np.median
+_COUNT_MIN_SIZE = 512
+#: about this many evenly spaced samples propose the candidates for the middle value
+_SAMPLE_SIZE = 512
+#: candidates counted before np.median takes over
+_MAX_TRIES = 4
+
+
+def _median(x: np.ndarray, *, overwrite_input: bool = False) -> float:
+    """``np.median(x)`` of a 1-D float64 array, the same value bit for bit, found by counting when it repeats.
+
+    A recorded trace is quantised (an ADC's steps, a value printed to 6 digits), so the middle
+    value of a long trace, a flat level or its sample-to-sample differences usually occurs many
+    times, as does the step of a uniform time axis.  Candidates come from an even sample of
+    about :data:`_SAMPLE_SIZE` values, starting at its median: a candidate c is the median when
+    fewer than half the values are below c and more than half are at most c (two counts, no
+    partition of the whole array).  The counts say which way to move to the next distinct
+    value of the sample; after :data:`_MAX_TRIES` candidates, when the two middle values
+    differ, with NaN, or when the middle is zero and the zeros have both signs (the sign
+    np.median gives then depends on which zeros its partition puts in the middle),
+    np.median decides.
+    """
+    n = x.size
+    if x.ndim == 1 and n >= _COUNT_MIN_SIZE:
+        values, counts = np.unique(x[:: max(1, n // _SAMPLE_SIZE)], return_counts=True)
+        j = int(np.searchsorted(np.cumsum(counts), counts.sum() // 2, side="right"))  # the sample's median
+        low, high = (n - 1) // 2, n // 2  # 0-based ranks of the middle value(s)
+        for _ in range(_MAX_TRIES):
+            c = float(values[j])
+            if not abs(c) < 1e300:  # NaN, or so large that np.median's mean of two could overflow
+                break
+            if np.count_nonzero(x < c) > low:
+                j -= 1
+            else:
+                upto = np.count_nonzero(x <= c)
+                if upto <= low:
+                    j += 1
+                elif upto <= high or upto + np.count_nonzero(x > c) != n:
+                    break  # the two middle values differ, or x holds NaN
+                elif c != 0.0:
+                    return c
+                else:  # zeros: np.median's own mean of the middle one or two gives the sign
+                    negative = np.signbit(x[x == 0.0])
+                    if negative.all() or not negative.any():
+                        return float(np.median(np.full(2 - n % 2, -0.0 if negative[0] else 0.0)))
+                    break
+            if not 0 <= j < values.size:
+                break
+    return float(np.median(x, overwrite_input=overwrite_input))
+
+
 def noise_mV(v_mV: np.ndarray) -> float:
     """Robust rms noise of a trace (mV): the median absolute deviation of its sample-to-sample
     differences, scaled to a Gaussian's standard deviation and divided by sqrt(2).
@@ -63,8 +115,8 @@ def noise_mV(v_mV: np.ndarray) -> float:
     if v.size < 3:
         return 0.0
     d = np.diff(v)  # our own arrays: the medians may reorder them instead of copying
-    dev = np.abs(d - np.median(d, overwrite_input=True))
-    return float(1.4826 * np.median(dev, overwrite_input=True) / math.sqrt(2.0))
+    dev = np.abs(d - _median(d, overwrite_input=True))
+    return float(1.4826 * _median(dev, overwrite_input=True) / math.sqrt(2.0))
 
 
 def _segments(v: np.ndarray, fs_hz: float, threshold_mV: float) -> list[tuple[int, int, float]]:
@@ -94,18 +146,18 @@ def _segments(v: np.ndarray, fs_hz: float, threshold_mV: float) -> list[tuple[in
         ends.append(n)
     flats = [(s, e) for s, e in zip(starts, ends) if e - s >= 2]
     if not flats:
-        return [(0, n, float(np.median(v)))]
-    levels = [float(np.median(v[s:e])) for s, e in flats]
+        return [(0, n, _median(v))]
+    levels = [_median(v[s:e]) for s, e in flats]
     # merge neighbours whose levels do not differ by a step
     merged: list[list] = [[flats[0][0], flats[0][1], [levels[0]]]]  # start, end, levels of its flats
     for (s, e), lv in zip(flats[1:], levels[1:]):
-        if abs(lv - np.median(merged[-1][2])) < threshold_mV:
+        if abs(lv - statistics.median(merged[-1][2])) < threshold_mV:
             merged[-1][1] = e
             merged[-1][2].append(lv)
         else:
             merged.append([s, e, [lv]])
     # a segment of one flat keeps that flat's median (the same samples); merged ones take their own
-    segs = [(s, e, lvs[0] if len(lvs) == 1 else float(np.median(v[s:e]))) for s, e, lvs in merged]
+    segs = [(s, e, lvs[0] if len(lvs) == 1 else _median(v[s:e])) for s, e, lvs in merged]
     # edges: the first sample past the midpoint between neighbouring levels
     out: list[tuple[int, int, float]] = []
     cut = 0
@@ -173,7 +225,7 @@ def detect_protocol(
     if peak > MAX_ABS_VOLTAGE_MV:
         raise ProtocolError(f"the voltage channel reaches {peak:.3g} mV, beyond +/-{MAX_ABS_VOLTAGE_MV:g} mV: "
                             "not a command voltage (a wrong unit in the file, or damaged data)")
-    fs = 1.0 / float(np.median(np.diff(t), overwrite_input=True)) if t.size > 1 else 1.0
+    fs = 1.0 / _median(np.diff(t), overwrite_input=True) if t.size > 1 else 1.0
     duration = float(t[-1] - t[0]) + 1.0 / fs
     what = "the protocol (command)" if source == COMMAND_SOURCE else "the voltage channel"
     noise = noise_mV(v)
@@ -284,7 +336,7 @@ def _trace(rec: Recording, sweep: int, threshold_mV: float) -> tuple[np.ndarray,
     if c is None or not np.isfinite(v).all():
         return v, "voltage channel", ()
     tolerance = max(float(threshold_mV), MIN_DETECT_STEP_MV, NOISE_FACTOR * noise_mV(v))
-    gap = float(np.median(np.abs(v - c)))
+    gap = _median(np.abs(v - c), overwrite_input=True)
     if gap <= tolerance:
         return v, "voltage channel", ()
     name = rec.channel_names[rec.voltage_channel]
