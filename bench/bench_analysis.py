@@ -3,8 +3,8 @@
 The user's way: ``python -m signal_core analyze --json FILE...`` as a subprocess on 1 and on
 11 copies of the lab's sample recording (../shared/data/202304_0521.atf); the difference / 10
 is what one more recording costs (the start-up, imports and first-call costs cancel).  Each
-run is repeated and interleaved (1, 11, 1, 11, ...) so both see the same machine state;
-medians are printed, with the target.
+run is repeated and interleaved (1, 11, 1, 11, ...) so both see the same machine state; the
+marginal cost is the median of the pairs' differences, with its quartiles, and the target.
 
 Both wall and CPU time (user + system of the child) are printed.  Why the old in-process
 figure (~20 ms) was far below what a user saw (44-60 ms): it timed the same bytes over and
@@ -66,21 +66,34 @@ def cli_ms(files: list[str], filters: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def user_way(data: bytes, filters: list[str], repeats: int) -> dict[int, tuple[float, float]]:
-    """Median wall and CPU times (ms) of the CLI on 1 and on N_MANY copies."""
+def user_way(data: bytes, filters: list[str], repeats: int,
+             many: int = N_MANY) -> dict[int, list[tuple[float, float]]]:
+    """Wall and CPU times (ms) of the CLI on 1 and on ``many`` copies, one pair of runs per repeat."""
     with tempfile.TemporaryDirectory() as tmp:
         files = []
-        for k in range(N_MANY):
+        for k in range(many):
             f = Path(tmp) / f"copy_{k:02d}.atf"
             f.write_bytes(data)
             files.append(str(f))
         cli_ms(files[:1], filters)  # warm the disk cache and the byte-compiled modules
-        runs: dict[int, list[tuple[float, float]]] = {1: [], N_MANY: []}
+        runs: dict[int, list[tuple[float, float]]] = {1: [], many: []}
         for _ in range(repeats):
-            for n in (1, N_MANY):
+            for n in (1, many):
                 runs[n].append(cli_ms(files[:n], filters))
-    return {n: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
-            for n, r in runs.items()}
+    return runs
+
+
+def marginal(runs: dict[int, list[tuple[float, float]]], k: int) -> tuple[float, float, float]:
+    """Median and quartiles (ms) of the paired marginal costs ``(t_N - t_1) / (N - 1)``, wall (k=0) or CPU (k=1).
+
+    Each repeat's two runs ran back to back, so a difference of a pair cancels the machine's slow
+    changes that a difference of two separate medians keeps (on two shared cores the start-up alone
+    varies by +-100 ms, +-10 ms on the marginal).
+    """
+    n = max(runs)
+    d = sorted((many[k] - one[k]) / (n - 1) for one, many in zip(runs[1], runs[n], strict=True))
+    q = statistics.quantiles(d, n=4) if len(d) > 1 else [d[0]] * 3
+    return statistics.median(d), q[0], q[2]
 
 
 def in_process(data: bytes, params: AnalysisParams, repeats: int) -> float:
@@ -99,23 +112,29 @@ def in_process(data: bytes, params: AnalysisParams, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=7, help="CLI runs per size (default 7)")
+    ap.add_argument("--repeats", type=int, default=15, help="pairs of CLI runs (default 15)")
     ap.add_argument("--filter", action="append", default=[], metavar="SPEC",
                     help="a --filter for the CLI, repeatable (default: none, the recipe's defaults)")
+    ap.add_argument("--many", type=int, default=N_MANY,
+                    help=f"copies in the long run (default {N_MANY}, the issue's; more copies divide the start-up's "
+                         "noise by more)")
     ap.add_argument("--in-process", action="store_true", help="also time the same work in one process")
     args = ap.parse_args()
     if not SAMPLE.exists():
         raise SystemExit(f"the sample recording is missing: {SAMPLE}")
     data = SAMPLE.read_bytes()
-    med = user_way(data, args.filter, args.repeats)
+    many = max(2, args.many)
+    runs = user_way(data, args.filter, args.repeats, many)
     label = " ".join(f"--filter {s}" for s in args.filter) or "defaults"
-    print(f"analyze --json, the user's way ({label}; median of {args.repeats} runs each):")
+    print(f"analyze --json, the user's way ({label}; {args.repeats} pairs of runs, medians):")
     print("                 wall       CPU")
-    print(f"  1 file    {med[1][0]:7.0f} ms {med[1][1]:7.0f} ms  (mostly interpreter start-up and imports)")
-    print(f"  {N_MANY} files  {med[N_MANY][0]:7.0f} ms {med[N_MANY][1]:7.0f} ms")
-    wall, cpu = ((med[N_MANY][k] - med[1][k]) / (N_MANY - 1) for k in (0, 1))
-    print(f"  marginal cost of one more recording: {wall:6.1f} ms wall, {cpu:6.1f} ms CPU "
-          f"(target <= {TARGET_MS:.0f} ms)")
+    for n in (1, many):
+        wall, cpu = (statistics.median(r[k] for r in runs[n]) for k in (0, 1))
+        note = "  (mostly interpreter start-up and imports)" if n == 1 else ""
+        print(f"  {n:2d} file{'s' if n > 1 else ' '} {wall:7.0f} ms {cpu:7.0f} ms{note}")
+    (w, w1, w3), (c, c1, c3) = marginal(runs, 0), marginal(runs, 1)
+    print(f"  marginal cost of one more recording: {w:6.1f} ms wall (quartiles {w1:.1f}-{w3:.1f}), "
+          f"{c:6.1f} ms CPU (quartiles {c1:.1f}-{c3:.1f}); target <= {TARGET_MS:.0f} ms")
     if args.in_process:
         params = AnalysisParams(filters=tuple(FilterSpec.parse(s) for s in args.filter))
         med = in_process(data, params, max(21, 3 * args.repeats))
