@@ -88,6 +88,23 @@ OPTIONAL = {"r_m_MOhm", "r_in_MOhm", "c_lin_corrected_nF", "c_specific_uF_per_cm
             "q_on_corr_pC", "q_off_corr_pC", "q_on_corr_se_pC", "q_off_corr_se_pC", "v_test_m_mV", "v_test_m_se_mV"}
 
 
+def apply_byte_mutations(data: bytes, mutations) -> bytes:
+    """``data`` with each ``(kind, position, chunk)`` applied in turn: "replace", "insert" or "delete" at ``position``.
+
+    A position beyond the end (earlier mutations may shorten the data) acts at the end.
+    """
+    out = bytearray(data)
+    for kind, position, chunk in mutations:
+        position = min(position, len(out))
+        if kind == "replace":
+            out[position:position + len(chunk)] = chunk
+        elif kind == "insert":
+            out[position:position] = chunk
+        else:
+            del out[position:position + len(chunk)]
+    return bytes(out)
+
+
 def assert_sane(res: ChargeResult) -> None:
     """Every reported number is finite (None only where documented); curves are finite."""
     codes = {f.code for f in res.flags}

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from signal_core.io.atf import AtfFormatError, read_atf, write_atf
 from signal_core.recording import Recording
+from tests.corpus import apply_byte_mutations
 
 SAMPLE_SHA256 = "a14aaae1cd469c9c4ca51143df5d44e960f0e9b69185a94293cd22e26acdc99e"
 
@@ -535,16 +536,7 @@ mutation = st.tuples(st.sampled_from(["replace", "insert", "delete"]), st.intege
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutation, min_size=1, max_size=4), st.sampled_from([None, 1000.0]))
 def test_mutated_valid_files_are_read_or_refused(mutations, fs_hz):
-    data = bytearray(VALID)
-    for kind, position, chunk in mutations:
-        position = min(position, len(data))
-        if kind == "replace":
-            data[position:position + len(chunk)] = chunk
-        elif kind == "insert":
-            data[position:position] = chunk
-        else:
-            del data[position:position + len(chunk)]
-    check_read_or_refuse(bytes(data), fs_hz=fs_hz)
+    check_read_or_refuse(apply_byte_mutations(VALID, mutations), fs_hz=fs_hz)
 
 
 # ----------------------------------------------------------------- writer

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from signal_core.io import atf_data
 from signal_core.io.atf import AtfFormatError, read_atf
 from signal_core.io.atf_header import _parse_head
+from tests.corpus import apply_byte_mutations
 
 HEADER = b'ATF\t1.0\n0\t3\n"Time (s)"\t"Trace #1 (pA)"\t"Trace #1 (mV)"\n'
 
@@ -155,12 +156,5 @@ mutation = st.tuples(st.sampled_from(["replace", "insert", "delete"]), st.intege
                                                                   HealthCheck.function_scoped_fixture])
 @given(st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_data_rows_give_what_pandas_gives(monkeypatch, mutations):
-    data = bytearray(VALID)
-    for kind, position, chunk in mutations:
-        if kind == "replace":
-            data[position:position + len(chunk)] = chunk
-        elif kind == "insert":
-            data[position:position] = chunk
-        else:
-            del data[position:position + len(chunk)]
-    assert outcome(bytes(data), fs_hz=1000.0) == pandas_only(monkeypatch, bytes(data), fs_hz=1000.0)
+    data = apply_byte_mutations(VALID, mutations)
+    assert outcome(data, fs_hz=1000.0) == pandas_only(monkeypatch, data, fs_hz=1000.0)
