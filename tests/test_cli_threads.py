@@ -22,3 +22,15 @@ def test_blas_threads(given, seen):
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == seen.split()
+
+
+def test_an_unfiltered_analysis_imports_neither_scipy_signal_nor_pandas(sample_path):
+    # about 0.4 s and 0.25 s of every command-line run's start-up: imported only by the filters and the
+    # ATF reader's fallback path; the numbers must be those of a run that did import them (the window is
+    # written out bit for bit, tests/test_uncertainty.py)
+    probe = ("import sys, json; import signal_core.cli; from signal_core.analysis.batch import analyze_file; "
+             "from signal_core.params import AnalysisParams; "
+             f"rows = analyze_file({str(sample_path)!r}, AnalysisParams())[2]; assert rows[0]['error'] is None; "
+             "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('scipy.signal', 'pandas')))))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout[:300]

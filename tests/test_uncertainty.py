@@ -186,3 +186,12 @@ def test_welch_over_stacked_windows_is_scipy_welch_averaged_by_window_count():
         k = 1 + (s.stop - s.start - 1024) // 512
         acc, count = acc + p * k, count + k
     assert _welch(x, segs, 1024) == pytest.approx(acc / count, rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 400, 2000, 2001, 4096])
+def test_the_written_out_window_is_scipys_bit_for_bit(n):
+    from scipy.signal import get_window
+
+    from signal_core.analysis.uncertainty import blackman_harris
+
+    assert np.array_equal(blackman_harris(n), get_window("blackmanharris", n))

@@ -11,6 +11,8 @@ power spectrum are here too.
 The specs themselves (:class:`FilterSpec`, :class:`FilterError`, the chain's JSON and
 command-line forms) live in :mod:`signal_core.filters.specs`; this module re-exports them,
 so ``from signal_core.filters.chain import FilterSpec`` keeps working.
+:mod:`scipy.signal` is imported inside the functions that need it, not at the top: it takes
+about 0.4 s to import, which a command-line run without a filter would otherwise pay for nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pywt
-from scipy import signal
 
 from signal_core.filters.kind_rules import (
     SETTLE_TOLERANCE,
@@ -125,6 +126,7 @@ def butter_lowpass(x, fs_hz: float, cutoff_hz: float, order: int = 4, *, axis: i
     spec = FilterSpec("butter", cutoff_hz=cutoff_hz, order=order)
     a = _as_signal(x, axis)
     spec.validate(fs_hz, a.shape[-1])
+    from scipy import signal  # here, not at the top: see the module docstring
     sos = signal.butter(spec.order, spec.cutoff_hz, fs=fs_hz, output="sos")
     settle = int(math.ceil(spec.settle_s(fs_hz) * fs_hz))
     y = _zero_phase(a, lambda v: signal.sosfiltfilt(sos, v, axis=-1, padtype=None), settle, 2 * settle + 16)
@@ -152,6 +154,7 @@ def notch(x, fs_hz: float, freq_hz: float, q: float = 30.0, *, axis: int = -1) -
     spec = FilterSpec("notch", freq_hz=freq_hz, q=q)
     a = _as_signal(x, axis)
     spec.validate(fs_hz, a.shape[-1])
+    from scipy import signal  # here, not at the top: see the module docstring
     b, den = signal.iirnotch(spec.freq_hz, spec.q, fs=fs_hz)
     if not (np.all(np.isfinite(den)) and np.max(np.abs(np.roots(den))) < 1.0):
         raise FilterError(f"the notch at {_fmt(spec.freq_hz)} Hz with Q {_fmt(spec.q)} is numerically unstable at "
@@ -183,6 +186,7 @@ def savgol(x, window: int, polyorder: int = 3, *, axis: int = -1) -> np.ndarray:
     spec = FilterSpec("savgol", window=window, polyorder=polyorder)
     a = _as_signal(x, axis)
     spec.validate(1.0, a.shape[-1])
+    from scipy import signal  # here, not at the top: see the module docstring
     y = signal.savgol_filter(a, spec.window, spec.polyorder, axis=-1, mode="interp")
     return np.moveaxis(y, -1, axis)
 
@@ -354,5 +358,6 @@ def power_spectrum(x, fs_hz: float, *, nperseg: int | None = None) -> tuple[np.n
     nperseg = _integer(nperseg, "nperseg")
     if not 1 <= nperseg <= n:
         raise FilterError(f"nperseg must be between 1 and the trace length {n}, got {nperseg}")
+    from scipy import signal  # here, not at the top: see the module docstring
     f_hz, psd = signal.welch(a, fs=fs, nperseg=nperseg, axis=-1)
     return f_hz, psd
