@@ -172,3 +172,16 @@ def test_mains_hum_is_flagged_unless_removed(hum_pA, filters, flagged):
     if filters:
         assert res.c_lin_nF == pytest.approx(cell.c_lin_nF, rel=0.03)
         assert res.r_m_MOhm == pytest.approx(cell.r_m_MOhm, rel=0.05)
+
+
+def test_settling_time_is_the_slow_decay_or_none():
+    from signal_core.analysis.responses import settling_tau_ms
+
+    fs = 10e3
+    t_ms = (np.arange(int(0.1 * fs)) + 0.5) / fs * 1e3
+    # the membrane charging slowed from the controls' 5 ms to 17 ms by the charge's capacitance, plus a faster part
+    two = 3000.0 * np.exp(-t_ms / 17.0) + 600.0 * np.exp(-t_ms / 5.0) + 40.0
+    assert settling_tau_ms(two, fs, 5.0) == pytest.approx(17.0, rel=0.05)
+    assert settling_tau_ms(np.full(t_ms.size, 40.0), fs, 5.0) is None  # flat: no decay in the grid
+    slow = 100.0 * np.exp(-np.arange(int(0.41 * fs)) / fs * 1e3 / 200.0)  # 10 ms left after 2 tau: no grid
+    assert settling_tau_ms(slow, fs, 200.0) is None

@@ -525,6 +525,8 @@ def settling_tau_ms(test_pA: np.ndarray, fs: float, tau_ms: float) -> float | No
     s_ms = (np.arange(m) + 0.5) * nb / fs * 1e3
     lo, hi, ratio = _SETTLING_GRID
     taus = np.exp(np.arange(np.log(lo * tau_ms), np.log(hi * s_ms[-1]), np.log(ratio)))
+    if taus.size < 3:  # a clamp far slower than what is left of the epoch: nothing to time the settling by
+        return None
     ssr = exp_profile(s_ms, y, taus)
     k = int(np.argmin(ssr))
     if not 0 < k < taus.size - 1:  # no decay within the grid (flat, a ramp, or faster than the clamp)
