@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from signal_core.analysis.pipeline import ChargeResult, analyze_sweep  # noqa: E402
 from signal_core.filters.specs import parse_chain  # noqa: E402
+from signal_core.fitting import fit_boltzmann  # noqa: E402
 from signal_core.params import AnalysisParams  # noqa: E402
 from tests.cellsim import Cell, Noise, Pulses, control_pulse, simulate_sweep, to_recording  # noqa: E402
 
@@ -193,6 +194,53 @@ def evaluate(case: Case) -> Outcome:
     return Outcome(case, errors, tuple(f.code for f in res.flags))
 
 
+#: Q(V) sets: (name, cell, noise); each sweeps V2 from -80 to +40 mV in 10 mV steps (the lab's pulses)
+QV_SETS = (
+    ("slow clamp tau 15.9 ms (C 2 nF, R_s 8, R_m 1000 MOhm)", (2.0, 8.0, 1000.0), None),
+    ("slow clamp tau 15.4 ms (C 2 nF, R_s 8, R_m 200 MOhm)", (2.0, 8.0, 200.0), None),
+    ("good cell (C 1 nF, R_s 2, R_m 200 MOhm), 20 pA white noise", (1.0, 2.0, 200.0), Noise(white_pA=20.0, seed=5)),
+    ("leaky R_m = R_s = 20 MOhm, tau 10 ms", (1.0, 20.0, 20.0), None),
+)
+QV_V2_MV = tuple(float(v) for v in range(-80, 41, 10))
+#: the Q flags: a point carrying one of these is one whose charge the analysis says not to trust
+Q_FLAGS = EXCUSES["q_on"]
+
+
+@dataclass(frozen=True)
+class QvOutcome:
+    """One Q(V) set: the Boltzmann of the measured Q_on and of the pipette's true charge, and the flagged points."""
+
+    name: str
+    measured: dict
+    truth: dict
+    flagged: int
+    n: int
+
+
+def evaluate_qv(name: str, cell_args: tuple[float, float, float], noise: Noise | None) -> QvOutcome:
+    """Simulate one sweep per V2, analyse each, fit a Boltzmann (with offset) to measured and true Q_on."""
+    cell = _cell(*cell_args)
+    q, q_true, flagged = [], [], 0
+    for v2 in QV_V2_MV:
+        sim = simulate_sweep(cell, lab_pulses(v2), 100e3, noise)
+        res = analyze_sweep(to_recording([sim]), 0, AnalysisParams())
+        q.append(res.q_on_pC)
+        q_true.append(sim.truth.q_on_pC)
+        flagged += bool(Q_FLAGS & {f.code for f in res.flags})
+    fits = [fit_boltzmann(QV_V2_MV, y, with_offset=True).params for y in (q, q_true)]
+    return QvOutcome(name, fits[0], fits[1], flagged, len(QV_V2_MV))
+
+
+def print_qv(outcomes: list[QvOutcome]) -> None:
+    print("\nQ(V) in the pipette frame (Boltzmann with offset over V2 -80..+40 mV), measured vs the pipette's truth:")
+    print(f"  {'set':62s} {'dV_half':>8s} {'dk':>7s} {'dq_max':>7s}  points with a Q flag")
+    for o in outcomes:
+        dv = o.measured["v_half"] - o.truth["v_half"]
+        dk = (o.measured["k"] - o.truth["k"]) / o.truth["k"]
+        dq = (o.measured["q_max"] - o.truth["q_max"]) / o.truth["q_max"]
+        print(f"  {o.name:62s} {dv:+7.2f}mV {dk * 100:+6.1f}% {dq * 100:+6.1f}%  {o.flagged}/{o.n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="only the tests' subset")
@@ -220,6 +268,8 @@ def main() -> None:
             print(f"  {'yes' if excused else 'NO ':3s} {o.case.name:50s} {k:14s} {e * 100:+8.2f}%  "
                   f"flags {','.join(o.codes) or '-'}")
     print(f"\n{n_bad} unexcused case(s) outside the bounds")
+    if not args.fast:
+        print_qv([evaluate_qv(*qv) for qv in QV_SETS])
     if args.se:
         from bench_uncertainty import main as uncertainty_main
 

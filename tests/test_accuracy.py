@@ -185,3 +185,14 @@ def test_settling_time_is_the_slow_decay_or_none():
     assert settling_tau_ms(np.full(t_ms.size, 40.0), fs, 5.0) is None  # flat: no decay in the grid
     slow = 100.0 * np.exp(-np.arange(int(0.41 * fs)) / fs * 1e3 / 200.0)  # 10 ms left after 2 tau: no grid
     assert settling_tau_ms(slow, fs, 200.0) is None
+
+
+def test_slow_clamp_q_v_keeps_v_half_and_k():
+    # issue 11: on a slow clamp (tau 15.9 ms, 100 ms pulses) the old tail window put V_half 9-11 mV off; the
+    # truth is the Boltzmann of the pipette's own charges (simulator), the same V2 grid and fit
+    from bench.bench_accuracy import QV_SETS, evaluate_qv
+
+    out = evaluate_qv(*QV_SETS[0])
+    assert abs(out.measured["v_half"] - out.truth["v_half"]) < 1.0
+    assert out.measured["k"] == pytest.approx(out.truth["k"], rel=0.03)
+    assert out.measured["q_max"] == pytest.approx(out.truth["q_max"], rel=0.03)
