@@ -29,7 +29,7 @@ from signal_core.analysis.batch import analyze_source
 from signal_core.analysis.pipeline import ChargeResult, analyze_sweep
 from signal_core.filters.chain import apply_chain, power_spectrum
 from signal_core.filters.specs import chain_from_json
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.recording import Recording

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 
 from signal_core import export
 from signal_core.analysis.pipeline import ChargeResult, analyze_recording
+from signal_core.errors import RecordingFormatError
 from signal_core.export import safe_stem, trace_csv  # the pages' builders, kept here by name
-from signal_core.io.read import RecordingFormatError, read_recording
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.recording import RecordingError
 

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from signal_core.filters.chain import decimate, decimated_time
-from signal_core.filters.specs import FilterError
+from signal_core.filters.kind_rules import FilterError
 
 from .downsample import MAX_POINTS, downsample, window
 

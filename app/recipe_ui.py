@@ -13,7 +13,8 @@ from typing import Any
 import streamlit as st
 
 from signal_core.analysis.pipeline import find_protocol
-from signal_core.filters.kinds import FILTER_KINDS, KINDS, FilterError, filter_kind
+from signal_core.filters.kind_rules import FilterError
+from signal_core.filters.kinds import FILTER_KINDS, KINDS, filter_kind
 from signal_core.filters.specs import FilterSpec
 from signal_core.params import CONTROL_SOURCES, TAIL_MODES, AnalysisParams, ParamsError
 from signal_core.protocol.steps import Protocol, ProtocolError

@@ -17,7 +17,7 @@ import streamlit as st
 from signal_core.analysis.pipeline import ChargeResult, with_unit_override
 from signal_core.errors import RecordingFormatError, SignalCoreError
 from signal_core.flags import AnalysisError
-from signal_core.io.read import RecordingTooLargeError
+from signal_core.io.limits import RecordingTooLargeError
 from signal_core.params import AnalysisParams
 from signal_core.quantities import CARD_QUANTITIES
 from signal_core.recording import Recording, RecordingError

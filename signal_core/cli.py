@@ -18,8 +18,9 @@ from pathlib import Path
 import signal_core._threads  # noqa: F401  (first: one BLAS thread, set before numpy loads)
 from signal_core import __version__
 from signal_core.analysis.batch import analyze_source
+from signal_core.filters.kind_rules import FilterError
 from signal_core.filters.kinds import filter_help
-from signal_core.filters.specs import FilterError, FilterSpec
+from signal_core.filters.specs import FilterSpec
 from signal_core.names import clean_name
 from signal_core.parallel import SchedulerError, analyze_files
 from signal_core.params import AnalysisParams, ParamsError

@@ -14,7 +14,7 @@ The subclasses live beside the code that raises them:
   :class:`signal_core.io.atf_header.AtfFormatError`, :class:`signal_core.io.abf.AbfFormatError`
   and :class:`signal_core.io.limits.RecordingTooLargeError` below it;
 - :class:`signal_core.recording.RecordingError`, :class:`signal_core.protocol.steps.ProtocolError`,
-  :class:`signal_core.filters.specs.FilterError`, :class:`signal_core.params.ParamsError`,
+  :class:`signal_core.filters.kind_rules.FilterError`, :class:`signal_core.params.ParamsError`,
   :class:`signal_core.flags.AnalysisError`, :class:`signal_core.fitting.FitError`.
 
 They derive from :class:`ValueError`, so code written for ``except ValueError`` keeps working.

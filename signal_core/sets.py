@@ -1,11 +1,11 @@
 """Sets of recordings: the Q-V points of analysed files, with the source of each V2, and one
 Boltzmann fit per set.
 
-The files are analysed by :func:`analyze_files` (in-process, in parallel processes or on a Dask
-cluster; it lives in :mod:`signal_core.parallel` and is re-exported here with
-:class:`SchedulerError`, so that a set's whole path can be imported from this module).
+The files are analysed by :func:`signal_core.parallel.analyze_files` (in-process, in parallel
+processes or on a Dask cluster; :class:`signal_core.parallel.SchedulerError` when the cluster cannot
+be used).
 
-- :func:`analyze_files`: rows per file, in input order; a bad file gives its error row and the
+- :func:`signal_core.parallel.analyze_files`: rows per file, in input order; a bad file gives its error row and the
   others go on; a crashed worker process is reported on the files it took down.
 - :func:`qv_points`: one :class:`QvPoint` per analysed sweep (V2, its source and a note when the
   file name and the voltage channel disagree; the set; whether the point is excluded).
@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 from signal_core.fitting import FitError
 from signal_core.flags import FLAG_KIND_BY_CODE
-from signal_core.parallel import PathLike, SchedulerError, analyze_files
+from signal_core.parallel import PathLike
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
 from signal_core.qv import QvFit, fit_qv, fit_warnings
@@ -44,9 +44,7 @@ __all__ = [
     "FRAMES",
     "QUANTITIES",
     "QvPoint",
-    "SchedulerError",
     "V2_SOURCES",
-    "analyze_files",
     "fit_points",
     "fit_sets",
     "qv_points",

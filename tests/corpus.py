@@ -5,7 +5,7 @@ time column: ``name`` is the file name (untrusted text: some hold HTML), ``data`
 file's bytes, ``expect`` either :class:`Reads` (what the recording must look like and what
 its analysis must give) or :class:`Refused` (the error type and a regex the message must
 match, with the line number for ATF).  The files are built by hand here, never with
-:func:`signal_core.io.atf.write_atf`, from arrays whose analysis is known: a ``Reads`` case with
+:func:`signal_core.io.atf_writer.write_atf`, from arrays whose analysis is known: a ``Reads`` case with
 ``reference`` must give the same numbers as the in-memory recording it was written from.
 
 Used by ``tests/test_hostile_core.py`` (bytes -> read_recording -> analyze_recording -> CLI)
@@ -28,7 +28,7 @@ import numpy as np
 
 from signal_core.analysis.pipeline import ChargeResult
 from signal_core.io.abf import AbfFormatError
-from signal_core.io.atf import AtfFormatError
+from signal_core.io.atf_header import AtfFormatError
 from signal_core.protocol.steps import Step
 from signal_core.protocol.timing import ProtocolTiming
 from signal_core.recording import Recording

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from signal_core.errors import RecordingFormatError
 from signal_core.io.abf import AbfFormatError, read_abf
-from signal_core.io.atf import AtfFormatError, write_atf
-from signal_core.io.read import RecordingFormatError, detect_format, read_recording
+from signal_core.io.atf_header import AtfFormatError
+from signal_core.io.atf_writer import write_atf
+from signal_core.io.read import detect_format, read_recording
 
 pyabf_writer = pytest.importorskip("pyabf.abfWriter")
 

@@ -18,8 +18,9 @@ from bench.bench_accuracy import EXCUSES, Case, _cell, cases, evaluate, lab_puls
 from signal_core.analysis.batch import ROW_KEYS, result_row
 from signal_core.analysis.pipeline import analyze_sweep
 from signal_core.filters.chain import apply_chain
+from signal_core.filters.kind_rules import FilterError
 from signal_core.filters.mains import remove_mains
-from signal_core.filters.specs import FilterError, FilterSpec, parse_chain
+from signal_core.filters.specs import FilterSpec, parse_chain
 from signal_core.flags import (
     CHARGE_SETTLING_MAX_BIAS,
     FAST_TRANSIENT_MAX_ERROR,

@@ -7,14 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from signal_core.analysis.pipeline import (
-    AnalysisError,
-    ChargeResult,
-    SweepFailure,
-    analyze_recording,
-    analyze_sweep,
-)
+from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
 from signal_core.filters.specs import FilterSpec
+from signal_core.flags import AnalysisError
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol.steps import ProtocolError
 from signal_core.protocol.timing import ProtocolTiming

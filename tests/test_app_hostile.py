@@ -25,7 +25,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from app import analyse_ui, nav
 from app import cache as app_cache
 from app.ui import WJ
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.io.limits import ENV_MAX_RECORDING_MB, MAX_UPLOAD_BYTES
 from signal_core.store import Store, database_url
 from signal_core.synthetic import CellModel, simulate

@@ -15,7 +15,7 @@ from app import files_ui
 from app.analyse_ui import TAB, TABS
 from signal_core.analysis.pipeline import analyze_sweep
 from signal_core.filters.specs import FilterSpec
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import CellModel, simulate

@@ -24,7 +24,7 @@ from app_helpers import array, figures, new_app, no_errors, traces, upload
 
 from app import qv_results, sets_ui
 from app.figures_qv import qv_figure
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.parallel import analyze_files
 from signal_core.params import AnalysisParams
 from signal_core.protocol.timing import ProtocolTiming

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signal_core.io.atf import AtfFormatError, read_atf, write_atf
+from signal_core.io.atf import read_atf
+from signal_core.io.atf_header import AtfFormatError
+from signal_core.io.atf_writer import write_atf
 from signal_core.recording import Recording
 from tests.corpus import apply_byte_mutations
 

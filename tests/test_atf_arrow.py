@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from signal_core.io import atf_data
-from signal_core.io.atf import AtfFormatError, read_atf
-from signal_core.io.atf_header import _parse_head
+from signal_core.io.atf import read_atf
+from signal_core.io.atf_header import AtfFormatError, _parse_head
 from tests.corpus import apply_byte_mutations
 
 HEADER = b'ATF\t1.0\n0\t3\n"Time (s)"\t"Trace #1 (pA)"\t"Trace #1 (mV)"\n'

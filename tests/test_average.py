@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from signal_core.analysis.average import average_sweeps
-from signal_core.analysis.pipeline import AnalysisError, analyze_recording, analyze_sweep
+from signal_core.analysis.pipeline import analyze_recording, analyze_sweep
+from signal_core.flags import AnalysisError
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.recording import Recording, RecordingError
 from signal_core.synthetic import demo_recording

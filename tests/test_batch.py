@@ -19,7 +19,7 @@ import pytest
 
 import signal_core.analysis.batch as batch
 from signal_core.analysis.batch import NO_MEMORY, ROW_KEYS, analyze_source, implicit_v2
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.parallel import analyze_files
 from signal_core.params import AnalysisParams
 from signal_core.protocol.timing import ProtocolTiming

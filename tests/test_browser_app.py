@@ -15,7 +15,8 @@ import pytest
 from conftest import BROKEN, SAMPLE_ATF
 
 from signal_core.analysis.pipeline import analyze_sweep
-from signal_core.io.atf import read_atf, write_atf
+from signal_core.io.atf import read_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.params import AnalysisParams
 from signal_core.synthetic import demo_recording
 from tests.browser import go, no_exception, offline_problems, rerun, screenshot, upload, wait_idle

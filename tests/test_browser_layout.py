@@ -23,7 +23,7 @@ from conftest import SAMPLE_ATF
 
 from app import howto
 from app.analyse_ui import TABS
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.synthetic import CellModel, simulate
 from tests.browser import (
     ARTIFACTS,

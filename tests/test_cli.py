@@ -20,7 +20,8 @@ import pytest
 from signal_core.analysis.pipeline import analyze_sweep
 from signal_core.cli import main
 from signal_core.filters.specs import FilterSpec
-from signal_core.io.atf import read_atf, write_atf
+from signal_core.io.atf import read_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.params import AnalysisParams
 from signal_core.protocol.timing import ProtocolTiming
 from signal_core.synthetic import CellModel, simulate

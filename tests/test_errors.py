@@ -8,7 +8,8 @@ import pytest
 
 import signal_core.errors
 from signal_core.errors import RecordingFormatError, SignalCoreError
-from signal_core.filters.specs import FilterError, FilterSpec
+from signal_core.filters.kind_rules import FilterError
+from signal_core.filters.specs import FilterSpec
 from signal_core.fitting import FitError
 from signal_core.flags import AnalysisError
 from signal_core.io.abf import AbfFormatError

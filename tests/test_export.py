@@ -27,7 +27,6 @@ from signal_core.analysis.batch import ROW_KEYS
 from signal_core.analysis.pipeline import SweepFailure, analyze_recording
 from signal_core.cli import main as cli_main
 from signal_core.export import (
-    QUANTITIES,
     ExportEntry,
     analysis_workbook,
     curves_csv,
@@ -47,6 +46,7 @@ from signal_core.export.data import WORKBOOK_CURVE_POINTS as CURVE_POINTS
 from signal_core.filters.specs import FilterSpec
 from signal_core.params import AnalysisParams
 from signal_core.protocol.timing import ProtocolTiming
+from signal_core.quantities import QUANTITIES
 from signal_core.qv import fit_qv
 from signal_core.synthetic import CellModel, simulate
 
@@ -664,7 +664,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def atf_files(tmp_path_factory):
-    from signal_core.io.atf import write_atf
+    from signal_core.io.atf_writer import write_atf
 
     folder = tmp_path_factory.mktemp("atf")
     names = []

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from signal_core.filters.chain import apply_filter
-from signal_core.filters.kinds import FILTER_KINDS, KINDS, FilterError, filter_help, filter_kind, usage
+from signal_core.filters.kind_rules import FilterError
+from signal_core.filters.kinds import FILTER_KINDS, KINDS, filter_help, filter_kind, usage
 from signal_core.filters.specs import FilterSpec
 
 FS = 100_000.0

@@ -31,15 +31,12 @@ from corpus import assert_sane
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from signal_core.analysis.pipeline import (
-    AnalysisError,
-    ChargeResult,
-    SweepFailure,
-    analyze_recording,
-    analyze_sweep,
-)
-from signal_core.filters.specs import FilterError, FilterSpec
-from signal_core.io.read import RecordingFormatError, read_recording
+from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
+from signal_core.errors import RecordingFormatError
+from signal_core.filters.kind_rules import FilterError
+from signal_core.filters.specs import FilterSpec
+from signal_core.flags import AnalysisError
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol.steps import ProtocolError
 from signal_core.protocol.timing import ProtocolTiming

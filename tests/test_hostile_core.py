@@ -25,15 +25,18 @@ from corpus import assert_sane
 
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording, analyze_sweep
 from signal_core.cli import main
+from signal_core.errors import RecordingFormatError
 from signal_core.filters.specs import FilterSpec
 from signal_core.io import atf as atf_module
 from signal_core.io.limits import (
     DEFAULT_MAX_RECORDING_MB,
     ENV_MAX_RECORDING_MB,
+    MAX_UPLOAD_BYTES,
+    RecordingTooLargeError,
     estimate_rows,
     max_recording_bytes,
 )
-from signal_core.io.read import MAX_UPLOAD_BYTES, RecordingFormatError, RecordingTooLargeError, read_recording
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol.steps import Protocol, ProtocolError, Step
 from signal_core.protocol.timing import ProtocolTiming, protocol_from_timing
@@ -492,7 +495,7 @@ def test_a_notch_wider_than_the_nyquist_band_is_refused():
 def test_an_absurdly_low_cutoff_is_refused_not_padded_to_exhaustion():
     # 1e-150 Hz: a zero-phase padding of 1e150 samples ("Maximum allowed dimension exceeded")
     from signal_core.filters.chain import butter_lowpass
-    from signal_core.filters.specs import FilterError
+    from signal_core.filters.kind_rules import FilterError
 
     with pytest.raises(FilterError, match=r"far too low for a 850-sample trace"):
         butter_lowpass(REC.current(0), REC.fs_hz, 5.7e-150, 1)

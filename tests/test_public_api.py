@@ -73,3 +73,33 @@ def test_examples_run(name):
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed (see the output)"
+
+
+def _module_files():
+    for path in sorted((ROOT / "signal_core").rglob("*.py")):
+        if "migrations" not in path.parts:
+            yield path, ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def test_every_name_has_one_import_path():
+    """A module's ``__all__`` lists only names it defines; only a package's ``__init__`` gathers its own modules'.
+
+    (Issue 14: a newcomer finds a name where it is defined; no module re-exports another's.)
+    """
+    import ast
+
+    bad = []
+    for path, module in _module_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        exported = set()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                exported = {e.value for e in node.value.elts}
+        facade = path.name == "__init__.py"
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("signal_core"):
+                own_subpackage = facade and node.module.startswith(module + ".")
+                for alias in node.names:
+                    if (alias.asname or alias.name) in exported and not own_subpackage:
+                        bad.append(f"{module} re-exports {alias.name} from {node.module}")
+    assert not bad, "\n".join(bad)

@@ -91,7 +91,7 @@ def leaky_set(tmp_path_factory):
     """R_s 8 / R_m 20 MOhm cell (tests/cellsim.py), one file per V2, with a voltage channel, at 20 kHz."""
     from cellsim import Cell, Noise, control_pulse, simulate_sweep, to_recording
 
-    from signal_core.io.atf import write_atf
+    from signal_core.io.atf_writer import write_atf
 
     cell = Cell(1.0, 8.0, 20.0, e_rev_mV=-80.0, q_max_pC=20.0, v_half_mV=-34.0, k_mV=8.7, tau_q_ms=2.0)
     folder = tmp_path_factory.mktemp("leaky")

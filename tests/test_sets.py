@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 from signal_core import cli, parallel
-from signal_core import sets as sets_module
 from signal_core.analysis.batch import ROW_KEYS
-from signal_core.io.atf import write_atf
+from signal_core.io.atf_writer import write_atf
 from signal_core.parallel import SchedulerError, analyze_files
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
@@ -300,9 +299,6 @@ def test_dead_worker_loses_only_its_file(monkeypatch, folder, set_a):
     assert len(rows[5]) == 1 and rows[5][0]["file"] == os.fspath(crash) and "died" in rows[5][0]["error"]
 
 
-def test_sets_reexports_the_runner():
-    # analyze_files and SchedulerError live in signal_core.parallel; signal_core.sets keeps them importable
-    assert sets_module.analyze_files is analyze_files and sets_module.SchedulerError is SchedulerError
 
 
 def test_dask_missing_and_bad_workers(monkeypatch, set_a):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import signal_core.values
-from signal_core.filters.specs import FilterError, FilterSpec
+from signal_core.filters.kind_rules import FilterError
+from signal_core.filters.specs import FilterSpec
 from signal_core.params import AnalysisParams, ParamsError
 from signal_core.protocol.steps import ProtocolError
 from signal_core.protocol.timing import ProtocolTiming

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure, analyze_recording
-from signal_core.io.read import RecordingFormatError, read_recording
+from signal_core.errors import RecordingFormatError
+from signal_core.io.read import read_recording
 from signal_core.params import AnalysisParams
 from signal_core.protocol.filenames import parse_filename
 from signal_core.quantities import QUANTITIES

@@ -20,7 +20,7 @@ from signal_core.analysis.pooling import PooledControls, pool_controls
 from signal_core.analysis.responses import CarryOver, SweepIndex, response_step, sample_times_ms, settling_tau_ms
 from signal_core.analysis.uncertainty import MembraneFrame, SweepUncertainty, from_steps, statistical_flags
 from signal_core.filters.chain import apply_chain, chain_settle_s, decimate, decimated_time
-from signal_core.filters.specs import FilterError
+from signal_core.filters.kind_rules import FilterError
 from signal_core.fitting import FitResult
 from signal_core.flags import AnalysisError, Flag, make_flag
 from signal_core.params import AnalysisParams
@@ -32,10 +32,8 @@ from signal_core.quantities import QUANTITIES
 from signal_core.recording import UNIT_OVERRIDE_RECORD, Recording, RecordingError, reinterpret_units
 
 __all__ = [
-    "AnalysisError",
     "ChargeResult",
     "OrangeCurve",
-    "Flag",
     "SweepFailure",
     "analyze_recording",
     "analyze_sweep",

@@ -39,7 +39,7 @@ from signal_core.flags import AnalysisError
 from signal_core.params import CONTROL_MODELS
 from signal_core.protocol.steps import Protocol
 
-__all__ = ["CONTROL_MODELS", "POOL_AGREE_SIGMAS", "PooledControls", "pool_controls"]
+__all__ = ["POOL_AGREE_SIGMAS", "PooledControls", "pool_controls"]
 
 #: a sweep's controls join the pool when its C_lin lies within this many standard errors of the median sweep's
 POOL_AGREE_SIGMAS = 3.0

@@ -43,7 +43,7 @@ from signal_core.export.csv import (
     results_long_csv,
     trace_csv,
 )
-from signal_core.export.data import QUANTITIES, ExportEntry, Failure, block_mean
+from signal_core.export.data import ExportEntry, Failure, block_mean
 from signal_core.export.files import safe_stem, set_workbook_name, sets_zip
 from signal_core.export.set_workbook import file_sheet_stem, set_workbook, sets_from_names
 from signal_core.export.workbook import MAX_CHARTED_ENTRIES, MAX_RAW_ROWS, analysis_workbook
@@ -53,7 +53,6 @@ from signal_core.params import AnalysisParams
 __all__ = [
     "MAX_CHARTED_ENTRIES",
     "MAX_RAW_ROWS",
-    "QUANTITIES",
     "ExportEntry",
     "Failure",
     "analysis_workbook",

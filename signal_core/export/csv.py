@@ -19,14 +19,8 @@ import numpy as np
 
 from signal_core.analysis.batch import ROW_KEYS
 from signal_core.analysis.pipeline import SweepFailure
-from signal_core.export.data import (
-    QUANTITIES,
-    ExportEntry,
-    Failure,
-    entry_curves,
-    normalise_failures,
-)
-from signal_core.quantities import QUANTITY_BY_KEY
+from signal_core.export.data import ExportEntry, Failure, entry_curves, normalise_failures
+from signal_core.quantities import QUANTITIES, QUANTITY_BY_KEY
 from signal_core.recording import Recording
 from signal_core.values import finite_or_none
 

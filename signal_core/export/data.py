@@ -21,17 +21,14 @@ import numpy as np
 from signal_core import __version__
 from signal_core.analysis.pipeline import ChargeResult, SweepFailure
 from signal_core.params import AnalysisParams
-from signal_core.quantities import QUANTITIES, Quantity
 from signal_core.values import finite_or_none
 
 __all__ = [
     "ORANGE_POINTS",
-    "QUANTITIES",
     "WORKBOOK_CURVE_POINTS",
     "Curve",
     "ExportEntry",
     "Failure",
-    "Quantity",
     "block_mean",
     "entry_curves",
     "flags_text",
@@ -104,7 +101,7 @@ def normalise_failures(failures: Sequence[Failure | SweepFailure]) -> list[Failu
 
 # ------------------------------------------------------------------------------ quantities
 # The numbers of a result, their names, units and Excel formats: :data:`signal_core.quantities.QUANTITIES`
-# (re-exported here; the Summary sheet, the CSV columns and the long CSV follow its order).
+# (the Summary sheet, the CSV columns and the long CSV follow its order).
 
 
 def flags_text(result: ChargeResult) -> str:

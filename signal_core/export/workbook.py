@@ -15,7 +15,6 @@ import numpy as np
 from signal_core.analysis.pipeline import SweepFailure
 from signal_core.export.data import (
     ORANGE_POINTS,
-    QUANTITIES,
     WORKBOOK_CURVE_POINTS,
     ExportEntry,
     Failure,
@@ -48,6 +47,7 @@ from signal_core.export.xlsx import (
 )
 from signal_core.filters.chain import decimate, decimated_time
 from signal_core.params import AnalysisParams
+from signal_core.quantities import QUANTITIES
 from signal_core.qv import QvFit
 from signal_core.recording import Recording
 

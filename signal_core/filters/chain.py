@@ -8,9 +8,10 @@ All functions work on 1-D arrays or along one axis (default the last) of N-D arr
 (sweeps x samples) and return new float64 arrays.  Decimation (the orange curve) and the
 power spectrum are here too.
 
-The specs themselves (:class:`FilterSpec`, :class:`FilterError`, the chain's JSON and
-command-line forms) live in :mod:`signal_core.filters.specs`; this module re-exports them,
-so ``from signal_core.filters.chain import FilterSpec`` keeps working.
+The specs themselves (:class:`~signal_core.filters.specs.FilterSpec`, the chain's JSON and
+command-line forms) live in :mod:`signal_core.filters.specs`, the kinds' table in
+:mod:`signal_core.filters.kinds` and their rules (with :class:`~signal_core.filters.kind_rules.FilterError`)
+in :mod:`signal_core.filters.kind_rules`; every name has one import path, the module that defines it.
 :mod:`scipy.signal` is imported inside the functions that need it, not at the top: it takes
 about 0.4 s to import, which a command-line run without a filter would otherwise pay for nothing.
 """
@@ -25,42 +26,27 @@ import numpy as np
 import pywt
 
 from signal_core.filters.kind_rules import (
-    SETTLE_TOLERANCE,
-    WAVELET_AUTO_MAX_LEVEL,
     FilterError,
     _fmt,
     _integer,
     _real,
     _wavelet_level,
 )
-from signal_core.filters.kinds import KINDS, filter_kind
+from signal_core.filters.kinds import filter_kind
 from signal_core.filters.specs import (
-    FilterChain,
     FilterSpec,
-    chain_from_json,
-    chain_to_json,
-    parse_chain,
 )
 
 __all__ = [
     "ANTIALIAS_ORDER",
-    "KINDS",
-    "SETTLE_TOLERANCE",
-    "WAVELET_AUTO_MAX_LEVEL",
-    "FilterChain",
-    "FilterError",
-    "FilterSpec",
     "antialias_spec",
     "apply_chain",
     "apply_filter",
     "butter_lowpass",
-    "chain_from_json",
     "chain_settle_s",
-    "chain_to_json",
     "decimate",
     "decimated_time",
     "notch",
-    "parse_chain",
     "power_spectrum",
     "savgol",
     "wavelet_denoise",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SETTLE_TOLERANCE", "WAVELET_AUTO_MAX_LEVEL", "FilterError"]
 
+#: a step edge counts as settled once within this fraction of the step height
 SETTLE_TOLERANCE = 0.01
 #: automatic wavelet level: pywt.dwt_max_level capped here (6 -> 64-sample scale, 0.64 ms at 100 kHz)
 WAVELET_AUTO_MAX_LEVEL = 6

@@ -23,8 +23,6 @@ import pywt
 
 from signal_core.filters.kind_rules import (
     _MAX_BUTTER_ORDER,
-    SETTLE_TOLERANCE,
-    WAVELET_AUTO_MAX_LEVEL,
     FilterError,
     _butter_check,
     _butter_parse,
@@ -53,10 +51,7 @@ from signal_core.filters.kind_rules import (
     _wavelet_validate,
 )
 
-__all__ = ["FILTER_KINDS", "KINDS", "SETTLE_TOLERANCE", "WAVELET_AUTO_MAX_LEVEL", "FilterError",
-           "FilterField", "FilterKind", "filter_help", "filter_kind", "usage"]
-
-#: a step edge counts as settled once within this fraction of the step height
+__all__ = ["FILTER_KINDS", "KINDS", "FilterField", "FilterKind", "filter_help", "filter_kind", "usage"]
 
 
 # ------------------------------------------------------------------------------ the table's types

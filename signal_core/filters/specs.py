@@ -5,9 +5,9 @@ wavelet denoising or notch) with its settings; it validates itself, labels itsel
 units, says how far it spreads a step edge (:meth:`FilterSpec.settle_s`) and round-trips
 through JSON (the recipe) and the command-line form (``butter:2kHz``).  A chain is a
 tuple of specs (:data:`FilterChain`), kept in the user's order: :func:`chain_to_json`,
-:func:`chain_from_json` and :func:`parse_chain`.  :class:`FilterError` carries every
-message a user can cause.  The functions that run the filters are in
-:mod:`signal_core.filters.chain`, which re-exports everything here.
+:func:`chain_from_json` and :func:`parse_chain`.  :class:`~signal_core.filters.kind_rules.FilterError`
+carries every message a user can cause.  The functions that run the filters are in
+:mod:`signal_core.filters.chain`.
 Frequencies in Hz, times in s, windows in samples.
 """
 
@@ -19,15 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from signal_core.filters.kind_rules import SETTLE_TOLERANCE, WAVELET_AUTO_MAX_LEVEL, FilterError, _fmt, _real
+from signal_core.filters.kind_rules import FilterError, _fmt, _real
 from signal_core.filters.kinds import FILTER_KINDS, KINDS, filter_kind, usage
 
 __all__ = [
-    "KINDS",
-    "SETTLE_TOLERANCE",
-    "WAVELET_AUTO_MAX_LEVEL",
     "FilterChain",
-    "FilterError",
     "FilterSpec",
     "chain_from_json",
     "chain_to_json",

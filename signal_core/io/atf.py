@@ -36,12 +36,11 @@ from signal_core.io.atf_header import (
     _show,
     _split_title,
 )
-from signal_core.io.atf_writer import write_atf
 from signal_core.io.limits import MAX_UPLOAD_BYTES, check_recording_values, estimate_rows
 from signal_core.recording import Recording, canonical_unit, classify_unit, sha256_hex
 from signal_core.values import finite_or_none
 
-__all__ = ["FILE_FORMAT", "AtfFormatError", "read_atf", "write_atf"]
+__all__ = ["FILE_FORMAT", "read_atf"]
 
 FILE_FORMAT = "ATF 1.0"
 

@@ -6,8 +6,8 @@ a :class:`_Head`, which also says where the data section starts and ends, which 
 and decimal mark it uses and whether its rows end with a separator.  The data section itself
 is read by :mod:`signal_core.io.atf_data`; :func:`signal_core.io.atf.read_atf` puts the two together.
 
-Every problem is an :class:`AtfFormatError` (re-exported by :mod:`signal_core.io.atf`, where
-callers import it from) whose message starts with the 1-based line number.
+Every problem is an :class:`AtfFormatError` (defined here, imported from here) whose message
+starts with the 1-based line number.
 """
 
 from __future__ import annotations

@@ -16,11 +16,10 @@ from pathlib import Path
 from signal_core.errors import RecordingFormatError
 from signal_core.io.abf import read_abf
 from signal_core.io.atf import read_atf
-from signal_core.io.limits import MAX_UPLOAD_BYTES, RecordingTooLargeError, check_upload_size
+from signal_core.io.limits import MAX_UPLOAD_BYTES, check_upload_size
 from signal_core.recording import Recording
 
-__all__ = ["MAX_UPLOAD_BYTES", "NotARegularFileError", "RecordingFormatError", "RecordingTooLargeError",
-           "detect_format", "read_recording"]
+__all__ = ["NotARegularFileError", "detect_format", "read_recording"]
 
 
 class NotARegularFileError(RecordingFormatError):
