@@ -474,10 +474,11 @@ def analyze_sweep(
                                model=params.control_model, pool=False)
     if pooled is not None:
         resp = _with_pooled(resp, pooled, prot.test_step_mV)
+    settles = params.tail_mode == "constant"  # only a constant tail level is checked for unsettled charge
     on = charge_step(resp.purple_on_raw, resp.purple_on_pre, fs, params, "ON", pas.tau_ms,
-                     settling_tau_ms(resp.test_on, fs, pas.tau_ms))
+                     settling_tau_ms(resp.test_on, fs, pas.tau_ms) if settles else None)
     off = charge_step(resp.purple_off_raw, resp.purple_off_pre, fs, params, "OFF", pas.tau_ms,
-                      settling_tau_ms(resp.test_off, fs, pas.tau_ms))
+                      settling_tau_ms(resp.test_off, fs, pas.tau_ms) if settles else None)
     q_on = on.q_pC
     invalid = off_invalid_flag(prot, params, pas.tau_ms, pas.c_lin_nF, q_on)
     q_off: float | None = None if invalid is not None else off.q_pC
